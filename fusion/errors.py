@@ -1,0 +1,25 @@
+"""The project's own errors: each carries a message a user can act on."""
+
+
+class LayerBridgeError(Exception):
+    """Base class: anything the user can fix (bad input, unknown name, missing files)."""
+
+
+class ConfigError(LayerBridgeError, ValueError):
+    """An unknown preset, strategy, mapping or an inconsistent configuration."""
+
+
+class InputError(LayerBridgeError, ValueError):
+    """Bad user input: empty text, wrong types, no choices."""
+
+
+class CheckpointError(LayerBridgeError):
+    """A checkpoint directory that is missing files, holds pickle files or was built for other models."""
+
+
+class BackboneUnavailableError(LayerBridgeError):
+    """A frozen encoder or LLM that cannot be loaded here (e.g. a hub id while the hub is unreachable)."""
+
+
+class DataError(LayerBridgeError, ValueError):
+    """A data file with missing fields, unknown labels, bad encoding or no rows."""

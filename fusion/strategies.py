@@ -1,0 +1,114 @@
+"""The three ways of fusing the encoder's layer outputs per token (paper.md), each returning its weights.
+
+Input: `states` [L, B, T, D] (the fused layers, already normalised if configured) and `mask` [B, T] (1 = token).
+Output: fused [B, T, D] and weights [B, T, L] (pad tokens 0). Global softmax also exposes its [L] weights.
+"""
+import torch
+import torch.nn as nn
+
+from .config import FusionConfig
+
+
+class LastLayer(nn.Module):
+    """LangBridge baseline: H = h_L. Its weights are one-hot on the last fused layer."""
+
+    def __init__(self, config: FusionConfig, num_layers: int, dim: int):
+        super().__init__()
+        self.num_layers = num_layers
+
+    def forward(self, states, mask):
+        fused = states[-1]                                                  # [B, T, D]
+        weights = torch.zeros(*mask.shape, self.num_layers, device=states.device, dtype=states.dtype)
+        weights[..., -1] = 1.0
+        return fused, weights * mask[..., None]                             # [B, T, D], [B, T, L]
+
+
+class GlobalSoftmax(nn.Module):
+    """alpha = softmax(tau * w), tau = base + scale * t (t learned); one weight per layer, shared by all tokens."""
+
+    def __init__(self, config: FusionConfig, num_layers: int, dim: int):
+        super().__init__()
+        self.layer_logits = nn.Parameter(torch.zeros(num_layers))            # w: equal init
+        self.temperature = nn.Parameter(torch.tensor(float(config.temperature_init)))  # t
+        self.temperature_base = config.temperature_base
+        self.temperature_scale = config.temperature_scale
+
+    def layer_weights(self):
+        tau = self.temperature_base + self.temperature_scale * self.temperature
+        return torch.softmax(tau * self.layer_logits, dim=0)                # [L]
+
+    def forward(self, states, mask):
+        alpha = self.layer_weights().to(states.dtype)                       # [L]
+        fused = torch.einsum("l,lbtd->btd", alpha, states)                  # [B, T, D]
+        weights = alpha.expand(*mask.shape, -1) * mask[..., None]           # [B, T, L]
+        return fused, weights
+
+
+class TransformerSoftmax(nn.Module):
+    """Per token: [c; h_1 + p_1; ...; h_L + p_L] -> one post-norm TransformerEncoderLayer -> Linear(D -> L) on
+    the CLS output -> beta = softmax over layers; H[t] = sum_l beta[t, l] h_l[t]. Tokens never see each other."""
+
+    def __init__(self, config: FusionConfig, num_layers: int, dim: int):
+        super().__init__()
+        self.cls = nn.Parameter(torch.zeros(dim))                           # c
+        self.layer_position = nn.Parameter(torch.zeros(num_layers, dim))    # p_l
+        nn.init.normal_(self.layer_position, std=0.02)
+        self.block = nn.TransformerEncoderLayer(dim, nhead=1, dim_feedforward=config.transformer_ffn_multiplier * dim,
+                                                dropout=config.transformer_dropout, batch_first=True, norm_first=False)
+        self.to_logits = nn.Linear(dim, num_layers)
+
+    def forward(self, states, mask):
+        L, B, T, D = states.shape
+        keep = mask.bool()                                                  # [B, T]
+        tokens = states.permute(1, 2, 0, 3)[keep]                           # [N, L, D]  non-pad tokens only
+        seq = torch.cat([self.cls.to(tokens.dtype).expand(tokens.shape[0], 1, D),
+                         tokens + self.layer_position.to(tokens.dtype)], dim=1)  # [N, L + 1, D]
+        beta_tokens = torch.softmax(self.to_logits(self.block(seq)[:, 0]), dim=-1)  # [N, L]
+        weights = states.new_zeros(B, T, L)
+        weights[keep] = beta_tokens.to(weights.dtype)                       # [B, T, L], pads 0
+        fused = torch.einsum("btl,lbtd->btd", weights, states)              # [B, T, D]
+        return fused, weights
+
+
+STRATEGY_CLASSES = {"last": LastLayer, "global-softmax": GlobalSoftmax, "transformer-softmax": TransformerSoftmax}
+
+
+class Mapping(nn.Module):
+    """Encoder width -> LLM embedding width: Linear (reference) or Linear -> GELU -> Linear."""
+
+    def __init__(self, kind: str, dim_in: int, dim_out: int):
+        super().__init__()
+        if kind == "linear":
+            self.net = nn.Linear(dim_in, dim_out)
+        else:
+            self.net = nn.Sequential(nn.Linear(dim_in, dim_out), nn.GELU(), nn.Linear(dim_out, dim_out))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class Bridge(nn.Module):
+    """Everything that is trained: fusion + mapping + the learned end-of-prompt boundary vector."""
+
+    def __init__(self, config: FusionConfig):
+        super().__init__()
+        self.config = config
+        self.layers = config.fused_layers()                                 # 1-based indices into hidden_states
+        dim = config.encoder_hidden_size
+        self.fusion = STRATEGY_CLASSES[config.strategy](config, len(self.layers), dim)
+        self.mapping = Mapping(config.mapping, dim, config.llm_hidden_size)
+        self.boundary = nn.Parameter(torch.zeros(config.llm_hidden_size))
+
+    def fuse(self, hidden_states, mask):
+        """hidden_states: the encoder's tuple of [B, T, D] (index 0 = embeddings); mask [B, T].
+        Returns fused [B, T, D] and fusion weights [B, T, L] (pads 0)."""
+        states = torch.stack([hidden_states[i] for i in self.layers]).float()  # [L, B, T, D]
+        if self.config.layer_norm:
+            states = nn.functional.layer_norm(states, states.shape[-1:])
+        return self.fusion(states, mask.to(states.dtype))                   # [B, T, D], [B, T, L]
+
+    def forward(self, hidden_states, mask):
+        """Returns mapped [B, T, D_llm] (pads 0) and fusion weights [B, T, L]."""
+        fused, weights = self.fuse(hidden_states, mask)
+        mapped = self.mapping(fused) * mask[..., None].to(fused.dtype)      # [B, T, D_llm]
+        return mapped, weights

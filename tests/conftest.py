@@ -1,0 +1,38 @@
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the product must work without the hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest
+import torch
+
+from fusion import FusedModel
+
+BENCHDATA = Path(__file__).resolve().parents[1].parent / "shared" / "benchdata"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "pocket: runs the real pocket weights (slower)")
+
+
+@pytest.fixture(scope="session")
+def benchdata() -> Path:
+    if not BENCHDATA.is_dir():
+        pytest.skip(f"shared benchmark data not found at {BENCHDATA}")
+    return BENCHDATA
+
+
+def tiny(strategy="transformer-softmax", **overrides) -> FusedModel:
+    torch.manual_seed(0)
+    model = FusedModel.from_preset("tiny", strategy=strategy, device="cpu", **overrides)
+    # give the untrained bridge non-trivial weights so that comparisons can fail
+    with torch.no_grad():
+        for p in model.bridge.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    return model
+
+
+@pytest.fixture(scope="session")
+def pocket_model():
+    return FusedModel.from_preset("pocket", strategy="transformer-softmax", device="cpu")

@@ -1,0 +1,182 @@
+"""The fused model on tiny random models: trainability, checkpoints, shared-prefix scoring, bad input."""
+import json
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fusion import (STRATEGIES, BackboneUnavailableError, CheckpointError, ConfigError, FusedModel,
+                    FusionConfig, InputError, preset_config)
+from fusion.scoring import positions
+from tests.conftest import tiny
+
+TEXTS = ["The cat sat on the mat.", "ශ්‍රී ලංකාව දිවයිනකි", "தமிழ்"]
+CHOICES = [" Entailment", " Neutral", " Contradiction"]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_gradients_reach_exactly_the_bridge(strategy):
+    model = tiny(strategy)
+    model.train()
+    loss = model(TEXTS, [" yes", " no", " maybe"])
+    loss.backward()
+    trainable = {id(p) for p in model.trainable_parameters()}
+    for name, p in model.named_parameters():
+        if id(p) in trainable:
+            assert p.grad is not None and p.grad.abs().sum() > 0, f"no gradient for {name}"
+        else:
+            assert p.grad is None and not p.requires_grad, f"frozen parameter {name} got a gradient"
+    assert model.num_trainable_parameters() == sum(p.numel() for p in model.bridge.parameters())
+    assert not model.encoder.training and not model.llm.training
+
+
+def test_config_round_trips_through_json(tmp_path):
+    cfg = preset_config("tiny", strategy="global-softmax", layers=[2, 4], mapping="mlp", layer_norm=False)
+    cfg.save_pretrained(tmp_path)
+    back = FusionConfig.from_pretrained(tmp_path)
+    for key in ("encoder", "llm", "strategy", "layers", "mapping", "layer_norm", "max_encoder_length"):
+        assert getattr(back, key) == getattr(cfg, key)
+    assert json.loads((tmp_path / "config.json").read_text())["model_type"] == "layerbridge"
+
+
+@pytest.mark.parametrize("strategy,mapping", [("last", "linear"), ("global-softmax", "mlp"),
+                                              ("transformer-softmax", "linear")])
+def test_save_and_load_give_identical_outputs(tmp_path, strategy, mapping):
+    model = tiny(strategy, mapping=mapping)
+    before = model.classify(TEXTS, CHOICES)
+    model.save_pretrained(tmp_path, model_card="# card\n")
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["README.md", "bridge.safetensors", "config.json"]
+    loaded = FusedModel.from_pretrained(tmp_path, device="cpu")
+    after = loaded.classify(TEXTS, CHOICES)
+    for a, b in zip(before, after):
+        assert a["loglik"] == pytest.approx(b["loglik"], abs=1e-6)
+        assert torch.allclose(torch.tensor(a["token_weights"]), torch.tensor(b["token_weights"]), atol=1e-6)
+
+
+def test_pickle_checkpoints_are_refused(tmp_path):
+    model = tiny("last")
+    model.config.save_pretrained(tmp_path)
+    torch.save(model.bridge.state_dict(), tmp_path / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match="pickle"):
+        FusedModel.from_pretrained(tmp_path)
+
+
+def test_broken_checkpoints_give_clear_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        FusedModel.from_pretrained(tmp_path / "nope")
+    model = tiny("global-softmax")
+    model.save_pretrained(tmp_path / "a")
+    (tmp_path / "a" / "config.json").unlink()
+    with pytest.raises(CheckpointError, match="config.json"):
+        FusedModel.from_pretrained(tmp_path / "a")
+    model.save_pretrained(tmp_path / "b")
+    (tmp_path / "b" / "bridge.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="safetensors"):
+        FusedModel.from_pretrained(tmp_path / "b")
+    # a bridge saved for another strategy than its config claims
+    model.save_pretrained(tmp_path / "c")
+    cfg = json.loads((tmp_path / "c" / "config.json").read_text())
+    cfg["strategy"] = "transformer-softmax"
+    (tmp_path / "c" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="does not match"):
+        FusedModel.from_pretrained(tmp_path / "c")
+
+
+def test_checkpoint_for_other_model_widths_is_refused(tmp_path):
+    model = tiny("last")
+    model.save_pretrained(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["llm"] = "tiny-llama"          # hidden 40, not 48: the saved bridge cannot fit
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="other models"):
+        FusedModel.from_pretrained(tmp_path)
+
+
+def naive_logliks(model, text, choices):
+    """One full LLM forward per choice over [prompt; choice] with the full LM head."""
+    prompt = model.soft_prompt([text])
+    out = []
+    for c in choices:
+        ids = torch.tensor([model.llm_tokenizer(c, add_special_tokens=False)["input_ids"]])
+        embeds = torch.cat([prompt.embeds, model.llm.get_input_embeddings()(ids)], 1)
+        mask = torch.ones(embeds.shape[:2], dtype=torch.long)
+        logits = model.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions(mask)).logits
+        logp = F.log_softmax(logits[0, prompt.embeds.shape[1] - 1:-1].float(), -1)
+        out.append(logp.gather(-1, ids[0][:, None]).sum().item())
+    return out
+
+
+@pytest.mark.parametrize("encoder,llm", [("tiny-mt5-encoder", "tiny-gemma3"), ("tiny-bert-encoder", "tiny-llama")])
+def test_shared_prefix_scoring_equals_naive_forward_per_choice(encoder, llm):
+    model = tiny("transformer-softmax", encoder=encoder, llm=llm)
+    # the long text makes the prompt longer than tiny-gemma3's sliding window (16)
+    texts = TEXTS + ["a much longer sentence that goes past the sliding attention window of the tiny model"]
+    choices = CHOICES + [" x"]
+    fast = model.classify(texts, choices)
+    for text, f in zip(texts, fast):
+        slow = naive_logliks(model, text, choices)
+        counts = [len(model.llm_tokenizer(c, add_special_tokens=False)["input_ids"]) for c in choices]
+        # per-token log-likelihoods agree within 1e-5; sums of up to ~20 float32 terms within 1e-6 relative
+        assert f["loglik_mean"] == pytest.approx([s / n for s, n in zip(slow, counts)], abs=1e-5)
+        assert f["loglik"] == pytest.approx(slow, rel=1e-6, abs=1e-5)
+        assert sum(f["probs"]) == pytest.approx(1.0, abs=1e-6)
+        assert f["label"] == choices[max(range(len(choices)), key=lambda i: slow[i])]
+
+
+def test_classify_output_carries_fusion_weights_and_tokens():
+    model = tiny("transformer-softmax")
+    r = model.classify(["ශ්‍රී ලංකාව"], [" a", " b"])[0]
+    assert r["layers"] == [1, 2, 3, 4]
+    assert len(r["token_weights"]) == len(r["tokens"]) and len(r["token_weights"][0]) == 4
+    assert sum(r["layer_weights"]) == pytest.approx(1.0, abs=1e-5)
+    assert r["truncated"] is False
+
+
+def test_generate_returns_text():
+    model = tiny("global-softmax")
+    out = model.generate(["hello", "ශ්‍රී"], max_new_tokens=4)
+    assert len(out) == 2 and all(isinstance(o, str) for o in out)
+
+
+def test_bad_input_gets_clear_errors():
+    model = tiny("last")
+    for bad in ["", "   \n\t", [], ["ok", ""], [None]]:
+        with pytest.raises(InputError):
+            model.classify(bad, CHOICES)
+    with pytest.raises(InputError):
+        model.classify(["ok"], [])
+    with pytest.raises(InputError):
+        model.classify(["ok"], [" a", " a"])
+    with pytest.raises(InputError):
+        model.generate(["ok"], max_new_tokens=0)
+
+
+def test_long_text_is_truncated_and_says_so():
+    model = tiny("transformer-softmax")
+    r = model.classify(["word " * 5000], CHOICES)[0]
+    assert r["truncated"] is True
+    assert len(r["tokens"]) == model.config.max_encoder_length
+
+
+def test_unknown_names_give_clear_errors():
+    with pytest.raises(ConfigError, match="unknown preset"):
+        preset_config("huge")
+    with pytest.raises(ConfigError, match="unknown fusion strategy"):
+        preset_config("tiny", strategy="mean")
+    with pytest.raises(ConfigError, match="unknown mapping"):
+        preset_config("tiny", mapping="conv")
+    with pytest.raises(ConfigError, match="do not exist"):
+        FusedModel.from_preset("tiny", device="cpu", layers=[1, 9])
+    with pytest.raises(BackboneUnavailableError):
+        FusedModel.from_config(FusionConfig(encoder="no-such-encoder-xyz", llm="tiny-gemma3"), device="cpu")
+
+
+def test_paper_preset_fails_fast_offline(monkeypatch):
+    import time
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    t0 = time.time()
+    with pytest.raises(BackboneUnavailableError, match="google/mt5-large"):
+        FusedModel.from_preset("paper", device="cpu")
+    assert time.time() - t0 < 30

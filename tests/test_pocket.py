@@ -1,0 +1,54 @@
+"""The offline pocket preset on its real weights (multilingual-e5-small 4-bit dequantized + Gemma-3-270M)."""
+import json
+import os
+import re
+
+import pytest
+import torch
+
+from fusion import FusedModel, PlainLLM
+
+pytestmark = pytest.mark.pocket
+
+
+def ntrex(benchdata, n=50):
+    rows = [json.loads(line) for line in open(benchdata / "ntrex128" / "parallel.jsonl", encoding="utf-8")]
+    return rows[:n]
+
+
+def test_pocket_loads_offline(pocket_model):
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert pocket_model.config.num_encoder_layers == 12 and pocket_model.config.encoder_hidden_size == 384
+    assert pocket_model.config.llm_hidden_size == 640
+    assert pocket_model.llm.config.num_hidden_layers == 18
+
+
+@pytest.mark.parametrize("lang", ["si", "ta", "bn"])
+def test_encoder_aligns_english_with_low_resource_languages(pocket_model, benchdata, lang):
+    rows = ntrex(benchdata, 50)
+    en = pocket_model.pooled_states([r["en"] for r in rows])["layers"][-1]
+    xx = pocket_model.pooled_states([r[lang] for r in rows])["layers"][-1]
+    sim = torch.nn.functional.normalize(en, dim=-1) @ torch.nn.functional.normalize(xx, dim=-1).T
+    acc = (sim.argmax(1) == torch.arange(len(rows))).float().mean().item()
+    assert acc >= 0.9, f"en->{lang} retrieval@1 {acc:.2f}"
+
+
+def test_gemma_continues_english_in_english(pocket_model):
+    plain = PlainLLM(pocket_model.llm, pocket_model.llm_tokenizer, "gemma")
+    text = plain.generate(["The capital of France is a city where"], max_new_tokens=24)[0]
+    words = re.findall(r"[A-Za-z]+", text)
+    assert len(words) >= 8, text
+    latin = sum(ch.isascii() for ch in text if not ch.isspace()) / max(1, sum(not ch.isspace() for ch in text))
+    assert latin > 0.95, text
+    common = {"the", "a", "of", "and", "is", "in", "to", "it", "that", "with", "for", "was", "are"}
+    assert common & {w.lower() for w in words}, text
+
+
+def test_fused_pocket_classifies_sinhala_end_to_end(pocket_model):
+    labels = [" Business", " Entertainment", " Political", " Sports", " Science"]
+    out = pocket_model.classify(["News Sentence: ශ්‍රී ලංකා ක්‍රිකට් කණ්ඩායම තරගය ජයගත්තේය Category:"], labels)[0]
+    assert out["label"] in labels
+    assert sum(out["probs"]) == pytest.approx(1.0, abs=1e-5)
+    assert len(out["layer_weights"]) == 12 and sum(out["layer_weights"]) == pytest.approx(1.0, abs=1e-5)
+    assert out["tokens"][0] == "<s>" and any("ක" in t for t in out["tokens"])
+    assert all(torch.isfinite(torch.tensor(out["loglik"])))
