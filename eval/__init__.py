@@ -1,0 +1,1 @@
+"""Evaluation: benchmark tasks as data, batch evaluation, results files and the leaderboard."""

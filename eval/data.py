@@ -1,0 +1,121 @@
+"""Reading task examples from local JSON Lines files (schema of ../shared/benchdata) or the hub, with checks
+that stop on bad data with a message naming the file and line."""
+import json
+import os
+import random
+from pathlib import Path
+
+from fusion.errors import BackboneUnavailableError, DataError
+
+from .tasks import HubSource, Task
+
+
+def read_jsonl(path, task: Task, lang: str | None = None) -> list[dict]:
+    """Rows of a JSON Lines file, checked against the task: required fields present, labels in range."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text (byte {e.start}): save it as UTF-8 JSON Lines") from e
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{n} is not valid JSON ({e.msg}); expected one JSON object per line") from e
+        if not isinstance(row, dict):
+            raise DataError(f"{path}:{n} is not a JSON object")
+        if lang is not None and "lang" in row and row["lang"] != lang:
+            continue
+        rows.append(check_example(row, task, f"{path}:{n}"))
+    if not rows:
+        raise DataError(f"{path} has no examples" + (f" for language {lang!r}" if lang else ""))
+    return rows
+
+
+def check_example(row: dict, task: Task, where: str) -> dict:
+    missing = [f for f in (*task.text_fields, "label") if f not in row]
+    if missing:
+        raise DataError(f"{where}: missing field(s) {', '.join(missing)} (task {task.name} needs "
+                        f"{', '.join((*task.text_fields, 'label'))})")
+    label = row["label"]
+    if isinstance(label, str) and label in task.choices:
+        label = task.choices.index(label)
+    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(task.choices):
+        raise DataError(f"{where}: label {row['label']!r} is not one of the task's labels "
+                        f"0..{len(task.choices) - 1} ({', '.join(task.choices)})")
+    for f in task.text_fields:
+        if not isinstance(row[f], str) or not row[f].strip():
+            raise DataError(f"{where}: field {f!r} is empty or not a string")
+    return {**row, "label": label}
+
+
+def load_hub(source: HubSource, task: Task, lang: str | None = None) -> list[dict]:
+    """A hub dataset split; fails at once, with a message, where the hub is unreachable."""
+    from fusion.backbones import _hub_reachable
+    fmt = lambda s: s.format(lang=lang) if s else s
+    if not _hub_reachable():
+        raise BackboneUnavailableError(
+            f"dataset {source.path} ({fmt(source.config) or 'default'}/{fmt(source.split)}) needs the Hugging Face "
+            f"hub, which is unreachable here (or HF_HUB_OFFLINE=1): pass --data-dir with local JSON Lines files")
+    import datasets
+    ds = datasets.load_dataset(source.path, fmt(source.config), split=fmt(source.split))
+    rows = []
+    for i, raw in enumerate(ds):
+        row = {source.fields.get(k, k): v for k, v in dict(raw).items()}
+        if source.label_names and isinstance(row.get("label"), str):
+            row["label"] = list(source.label_names).index(row["label"]) if row["label"] in source.label_names \
+                else row["label"]
+        row.setdefault("id", f"{task.name}-{lang}-{i}")
+        row.setdefault("lang", lang)
+        rows.append(check_example(row, task, f"{source.path}[{i}]"))
+    return rows
+
+
+def load_test(task: Task, lang: str, data_dir=None, limit: int | None = None) -> list[dict]:
+    """The test examples of one language: from --data-dir when given, else from the hub."""
+    if lang not in task.languages:
+        raise DataError(f"task {task.name} has no language {lang!r}; it has {', '.join(task.languages)}")
+    if data_dir is not None:
+        rel = task.local_test.get(lang) or task.local_test.get("*")
+        if rel is None:
+            raise DataError(f"no local test file for {task.name}/{lang} (local languages: "
+                            f"{', '.join(k for k in task.local_test if k != '*') or 'any via *'})")
+        rows = read_jsonl(Path(data_dir) / rel, task, lang=lang)
+    else:
+        rows = load_hub(task.hub, task, lang)
+    for i, row in enumerate(rows):
+        row.setdefault("id", f"{task.name}-{lang}-{i}")
+    return rows[:limit] if limit else rows
+
+
+def load_train(task: Task, train_file=None, data_dir=None, hub_id: str | None = None) -> list[dict]:
+    """English training examples: an explicit file, the task's file under --data-dir, or the hub."""
+    if train_file is not None:
+        return read_jsonl(train_file, task)
+    if hub_id is not None:
+        return load_hub(HubSource(hub_id, split="train"), task, "en")
+    if data_dir is not None and task.train_local:
+        return read_jsonl(Path(data_dir) / task.train_local, task)
+    if task.train_hub is not None:
+        return load_hub(task.train_hub, task, "en")
+    raise DataError(f"no training data for task {task.name}: pass --train-file or --data-dir")
+
+
+def balanced(rows: list[dict], n_classes: int, max_examples: int, seed: int) -> list[dict]:
+    """A class-balanced subset (as many per class as the rarest class has, capped at max_examples in all)."""
+    by_class = [[r for r in rows if r["label"] == c] for c in range(n_classes)]
+    present = [c for c in by_class if c]
+    per_class = min(min(len(c) for c in present), max_examples // len(present))
+    rng = random.Random(seed)
+    out = []
+    for c in present:
+        c = list(c)
+        rng.shuffle(c)
+        out += c[:per_class]
+    rng.shuffle(out)
+    return out

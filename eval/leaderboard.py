@@ -1,0 +1,75 @@
+"""The leaderboard: one row per model, a column per benchmark average and per (benchmark, language), built
+with pandas from every results file under a directory. Files that are not ours are skipped with a warning."""
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from .results import read_results
+
+METRIC = "acc,none"
+
+
+def load_all(results_dir) -> list[dict]:
+    out = []
+    for path in sorted(Path(results_dir).rglob("*.json")):
+        try:
+            out.append(read_results(path))
+        except ValueError as e:
+            warnings.warn(f"skipping {path}: {e}", stacklevel=2)
+    return out
+
+
+def build_leaderboard(results_dir, metric: str = METRIC) -> pd.DataFrame:
+    """Columns: model, kind, strategy, encoder, llm, then '<task> avg' and '<task>/<lang>' (metric, in %),
+    and '<task> n' (examples per language, as a sample note). One row per model name; the newest file wins
+    when a (model, task) pair was evaluated twice."""
+    rows: dict[str, dict] = {}
+    newest: dict[tuple, str] = {}
+    for data in load_all(results_dir):
+        m, task = data["model"], data["task"]
+        key = (m["name"], task)
+        if key in newest and newest[key] > data.get("date", ""):
+            continue
+        newest[key] = data.get("date", "")
+        row = rows.setdefault(m["name"], {"model": m["name"], "kind": m.get("kind"), "strategy": m.get("strategy"),
+                                          "encoder": m.get("encoder"), "llm": m.get("llm")})
+        ns = []
+        for lang, metrics in data["results"].items():
+            if not isinstance(metrics, dict) or metric not in metrics:
+                continue
+            value = round(100 * float(metrics[metric]), 1)
+            if lang == "average":
+                row[f"{task} avg"] = value
+            else:
+                row[f"{task}/{lang}"] = value
+                ns.append(int(metrics.get("n", 0)))
+        if ns:
+            row[f"{task} n"] = min(ns) if min(ns) == max(ns) else f"{min(ns)}-{max(ns)}"
+    df = pd.DataFrame(list(rows.values()))
+    if df.empty:
+        return pd.DataFrame(columns=["model", "kind", "strategy", "encoder", "llm"])
+    fixed = ["model", "kind", "strategy", "encoder", "llm"]
+    tasks = sorted({c.split(" ")[0].split("/")[0] for c in df.columns if c not in fixed})
+    ordered = fixed[:]
+    for t in tasks:
+        ordered += [c for c in [f"{t} avg"] if c in df.columns]
+        ordered += sorted(c for c in df.columns if c.startswith(f"{t}/"))
+        ordered += [c for c in [f"{t} n"] if c in df.columns]
+    return df[ordered].sort_values("model").reset_index(drop=True)
+
+
+def write_leaderboard(results_dir, out_prefix) -> pd.DataFrame:
+    """Writes <out_prefix>.csv and <out_prefix>.md."""
+    df = build_leaderboard(results_dir)
+    out = Path(out_prefix)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out.with_suffix(".csv"), index=False)
+    out.with_suffix(".md").write_text(df.to_markdown(index=False) if not df.empty else "(no results)\n",
+                                      encoding="utf-8")
+    return df
+
+
+if __name__ == "__main__":
+    print(build_leaderboard(sys.argv[1] if len(sys.argv) > 1 else "results").to_string())

@@ -1,0 +1,56 @@
+"""Results files: one JSON per (model, task) run, written atomically; metric keys in lm-evaluation-harness style
+(`acc,none`, `f1_macro,none`, `acc_ci95,none`, ...).
+
+Schema (version 1):
+{
+  "schema": "layerbridge-results/1",
+  "model": {"name": str, "kind": "fused" | "plain", "path": str | null, "strategy": str | null,
+            "encoder": str | null, "llm": str, "checkpoint_sha256": str | null},
+  "task": str,
+  "config": {"scoring": "loglik" | "generate", "limit": int | null, "data_source": str, "bootstrap": int, "seed": int},
+  "results": {"<lang>": {"acc,none": float, "acc_ci95,none": [lo, hi], "f1_macro,none": float,
+                         "f1_macro_ci95,none": [lo, hi], "n": int}, ..., "average": {... same keys, mean over langs}},
+  "n_samples": {"<lang>": {"effective": int, "available": int}},
+  "sample_note": str,            # e.g. "first 50 of 300 per language of the shared XNLI test sample"
+  "versions": {"layerbridge": str, "torch": str, "transformers": str, ...},
+  "hardware": str, "date": str (ISO 8601, UTC), "wall_seconds": float
+}
+"""
+import json
+import os
+import tempfile
+from pathlib import Path
+
+SCHEMA = "layerbridge-results/1"
+
+
+def write_json_atomic(path, data: dict):
+    """Write to a temp file in the same directory, fsync, then rename: a killed run never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, ensure_ascii=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_results(path) -> dict:
+    """A results file, or ValueError with the reason it is not one of ours."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"not readable JSON: {e}") from e
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise ValueError(f"not a {SCHEMA} file")
+    for key in ("model", "task", "results"):
+        if key not in data:
+            raise ValueError(f"missing key {key!r}")
+    if not isinstance(data["results"], dict) or not isinstance(data["model"], dict) or "name" not in data["model"]:
+        raise ValueError("malformed 'model' or 'results'")
+    return data

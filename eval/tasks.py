@@ -1,0 +1,95 @@
+"""Benchmark tasks as data (in the manner of lm-evaluation-harness): source, splits, languages, prompt template,
+label strings, metrics. Training (fusion.train) uses the same definitions: one source of truth for prompts and
+labels. The prompt goes to the encoder (or, for the plain-LLM baseline, straight to the LLM); each choice is
+scored as `target_delimiter + label` after it."""
+from dataclasses import dataclass, field
+
+from fusion.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """A Hugging Face dataset: `config` and `split` may contain {lang}; `fields` renames columns to ours."""
+    path: str
+    split: str
+    config: str | None = None
+    fields: dict = field(default_factory=dict)
+    label_names: tuple = ()   # when the hub stores label names instead of ids
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    languages: tuple
+    template: str                       # str.format over the example's fields
+    text_fields: tuple                  # the fields the template needs
+    choices: tuple                      # label strings, index = label id
+    hub: HubSource | None               # the test split on the hub
+    local_test: dict                    # lang -> file under --data-dir ("*" = any language, filtered by `lang`)
+    train_local: str | None = None      # English training data under --data-dir
+    dev_local: str | None = None        # English dev data under --data-dir (else a held-out part of train)
+    train_hub: HubSource | None = None
+    target_delimiter: str = " "
+    metrics: tuple = ("acc", "f1_macro")
+    family: str = ""                    # tasks of one family share a trained bridge (nli, news, sentiment)
+
+    def prompt(self, example: dict) -> str:
+        return self.template.format(**{k: str(example[k]).strip() for k in self.text_fields})
+
+    @property
+    def targets(self) -> list[str]:
+        return [self.target_delimiter + c for c in self.choices]
+
+
+NLI_LABELS = ("Entailment", "Neutral", "Contradiction")
+NLI_TEMPLATE = "Premise: {premise} Hypothesis: {hypothesis} Label:"
+
+TASKS = {t.name: t for t in [
+    Task(name="xnli", family="nli",
+         description="XNLI natural language inference, 15 languages (Conneau et al., 2018)",
+         languages=("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"),
+         template=NLI_TEMPLATE, text_fields=("premise", "hypothesis"), choices=NLI_LABELS,
+         hub=HubSource("facebook/xnli", split="test", config="{lang}"),
+         local_test={"*": "xnli/test.jsonl"},
+         train_local="english_train/mnli_train_subset.jsonl", dev_local="english_train/mnli_dev_subset.jsonl",
+         train_hub=HubSource("nyu-mll/multi_nli", split="train")),
+    Task(name="indicxnli", family="nli",
+         description="IndicXNLI: XNLI machine-translated into 11 Indic languages (Aggarwal et al., 2022)",
+         languages=("as", "bn", "gu", "hi", "kn", "ml", "mr", "or", "pa", "ta", "te"),
+         template=NLI_TEMPLATE, text_fields=("premise", "hypothesis"), choices=NLI_LABELS,
+         hub=HubSource("Divyanshu/indicxnli", split="test", config="{lang}"),
+         local_test={"*": "indicxnli/test.jsonl"},
+         train_local="english_train/mnli_train_subset.jsonl", dev_local="english_train/mnli_dev_subset.jsonl",
+         train_hub=HubSource("nyu-mll/multi_nli", split="train")),
+    Task(name="sinhala_news", family="news",
+         description="Sinhala news category classification, 5 classes; English side from BBC News",
+         languages=("si", "en"),
+         template="News Sentence: {text} Category:", text_fields=("text",),
+         choices=("Business", "Political", "Entertainment", "Sports", "Science"),
+         hub=HubSource("Themira/en_si_news_classification_with_label_name", split="test_{lang}",
+                       label_names=("Business", "Political", "Entertainment", "Sports", "Science")),
+         local_test={"si": "sinhala_news/test.jsonl"},
+         train_local="english_train/bbc_news_en.jsonl",
+         train_hub=HubSource("Themira/en_si_news_classification_with_label_name", split="train_en",
+                             label_names=("Business", "Political", "Entertainment", "Sports", "Science"))),
+    Task(name="amazon_reviews", family="sentiment",
+         description="Multilingual Amazon Reviews (MARC), 5-star rating as 5 sentiment classes",
+         languages=("de", "en", "es", "fr", "ja", "zh"),
+         template="Review: {text} Label:", text_fields=("text",),
+         choices=("Very Negative", "Negative", "Neutral", "Positive", "Very Positive"),
+         hub=HubSource("mteb/amazon_reviews_multi", split="test", config="{lang}"),
+         local_test={"*": "amazon_reviews_multi/test.jsonl"},
+         train_local="english_train/marc_en_train.jsonl",
+         train_hub=HubSource("mteb/amazon_reviews_multi", split="train", config="en")),
+]}
+
+FAMILIES = {"nli": "xnli", "news": "sinhala_news", "sentiment": "amazon_reviews"}
+
+
+def get_task(name: str) -> Task:
+    name = FAMILIES.get(name, name)
+    if name not in TASKS:
+        raise ConfigError(f"unknown task {name!r}; choose one of {', '.join(TASKS)} "
+                          f"(or a family: {', '.join(FAMILIES)})")
+    return TASKS[name]

@@ -1,0 +1,321 @@
+"""English-only training of the bridge: `python -m fusion.train` (CPU, one GPU, or `accelerate launch` on many).
+
+Only fusion + mapping + boundary train; the encoder and LLM stay frozen. The data order is a pure function of
+(seed, step), so a run resumed from its last checkpoint neither repeats nor skips examples, and checkpoints
+hold only safetensors and JSON (optimizer state included).
+
+    python -m fusion.train --preset pocket --strategy global-softmax --task nli \
+        --data-dir ../shared/benchdata --output-dir runs/nli-gs --max-steps 200
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .config import STRATEGIES
+from .errors import DataError, LayerBridgeError
+from .model import FusedModel
+from .presets import PRESETS, preset_config
+
+
+@dataclass
+class TrainArgs:
+    output_dir: str = "runs/bridge"
+    preset: str = "pocket"
+    encoder: str | None = None            # override the preset's encoder / LLM
+    llm: str | None = None
+    strategy: str = "transformer-softmax"
+    layer_norm: bool = True
+    mapping: str = "linear"
+    max_encoder_length: int | None = None  # preset default when None
+    task: str = "xnli"                     # a task or family name (nli, news, sentiment)
+    train_file: str | None = None          # local JSON Lines; else --data-dir's file for the task; else the hub
+    train_dataset: str | None = None       # a hub dataset id (split "train")
+    dev_file: str | None = None
+    data_dir: str | None = None
+    max_train_examples: int = 100_000      # class-balanced subset
+    dev_fraction: float = 0.1              # held out of the training file when there is no dev file
+    eval_examples: int = 200               # English dev examples scored at the end (0 = skip)
+    lr: float = 3e-5
+    temperature_lr: float | None = None    # global softmax's temperature t (tau = 100 + 1e5 t); None = lr
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.05
+    batch_size: int = 8                    # per process
+    epochs: float = 3.0
+    max_steps: int | None = None           # overrides epochs
+    grad_clip: float = 1.0
+    seed: int = 0
+    save_every: int = 100
+    keep_checkpoints: int = 2
+    log_every: int = 1
+
+
+# ---------------------------------------------------------------- data order
+
+def batch_indices(step: int, n: int, global_batch: int, seed: int) -> list[int]:
+    """Indices of the global batch at `step`: epoch e is a fixed permutation seeded by (seed, e); no last partial batch."""
+    per_epoch = n // global_batch
+    epoch, j = divmod(step, per_epoch)
+    order = list(range(n))
+    random.Random(seed * 100_003 + epoch).shuffle(order)
+    return order[j * global_batch:(j + 1) * global_batch]
+
+
+def split_dev(rows: list[dict], fraction: float, seed: int):
+    rng = random.Random(seed + 7)
+    idx = list(range(len(rows)))
+    rng.shuffle(idx)
+    k = max(1, int(len(rows) * fraction))
+    dev = set(idx[:k])
+    return [r for i, r in enumerate(rows) if i not in dev], [rows[i] for i in sorted(dev)]
+
+
+def prepare_data(args: TrainArgs, task):
+    """Training and dev rows, checked before any training step (bad files stop here with a clear message)."""
+    from eval.data import balanced, load_train, read_jsonl
+    rows = load_train(task, train_file=args.train_file, data_dir=args.data_dir, hub_id=args.train_dataset)
+    if args.dev_file:
+        dev = read_jsonl(args.dev_file, task)
+    elif args.data_dir and task.dev_local and not args.train_file:
+        dev = read_jsonl(Path(args.data_dir) / task.dev_local, task)
+    else:
+        rows, dev = split_dev(rows, args.dev_fraction, args.seed)
+    train = balanced(rows, len(task.choices), args.max_train_examples, args.seed)
+    if len(train) < args.batch_size:
+        raise DataError(f"only {len(train)} class-balanced training examples; need at least one batch "
+                        f"({args.batch_size}). Check that every label occurs in the training file.")
+    return train, dev
+
+
+# ---------------------------------------------------------------- checkpoints (safetensors + JSON only)
+
+def save_state(model, optimizer, step: int, args: TrainArgs, out: Path, extra: dict):
+    ckpt = out / f"checkpoint-{step}"
+    tmp = out / f".tmp-checkpoint-{step}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    sd = optimizer.state_dict()
+    tensors = {f"{i}.{k}": v.detach().cpu().contiguous().reshape(v.shape) for i, st in sd["state"].items()
+               for k, v in st.items() if torch.is_tensor(v)}
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    (tmp / "trainer_state.json").write_text(json.dumps(
+        {"step": step, "param_groups": sd["param_groups"], "args": asdict(args), **extra}, indent=1))
+    shutil.rmtree(ckpt, ignore_errors=True)
+    tmp.rename(ckpt)
+    old = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[:-args.keep_checkpoints]
+    for p in old:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def last_checkpoint(out: Path):
+    ckpts = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    return ckpts[-1] if ckpts else None
+
+
+def load_state(model, optimizer, ckpt: Path) -> int:
+    state = load_file(str(ckpt / "bridge.safetensors"))
+    model.bridge.load_state_dict({k: v.float() for k, v in state.items()})
+    meta = json.loads((ckpt / "trainer_state.json").read_text())
+    tensors = load_file(str(ckpt / "optimizer.safetensors"))
+    opt_state = {}
+    for key, v in tensors.items():
+        i, name = key.split(".", 1)
+        opt_state.setdefault(int(i), {})[name] = v
+    optimizer.load_state_dict({"state": opt_state, "param_groups": meta["param_groups"]})
+    return int(meta["step"])
+
+
+# ---------------------------------------------------------------- the loop
+
+def hardware() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def build_model(args: TrainArgs, device) -> FusedModel:
+    overrides = dict(strategy=args.strategy, layer_norm=args.layer_norm, mapping=args.mapping)
+    for key in ("encoder", "llm", "max_encoder_length"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    return FusedModel.from_config(preset_config(args.preset, **overrides), device=device)
+
+
+def dev_accuracy(model: FusedModel, task, dev: list[dict], n: int) -> float | None:
+    if n <= 0 or not dev:
+        return None
+    rows = dev[:n]
+    preds = model.classify([task.prompt(r) for r in rows], task.targets, batch_size=16)
+    return sum(p["pred"] == r["label"] for p, r in zip(preds, rows)) / len(rows)
+
+
+def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
+    """Train (or resume) and return the output directory holding the final checkpoint."""
+    from accelerate import Accelerator
+    from transformers import get_cosine_schedule_with_warmup
+
+    from eval.tasks import get_task
+
+    task = get_task(args.task)
+    train_rows, dev_rows = prepare_data(args, task)
+    acc = Accelerator()
+    out = Path(args.output_dir)
+    if acc.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    model = build_model(args, acc.device)
+    bridge = model.bridge
+    temperature = [p for n, p in bridge.named_parameters() if n == "fusion.temperature"]
+    others = [p for n, p in bridge.named_parameters() if n != "fusion.temperature"]
+    groups = [{"params": others, "lr": args.lr}]
+    if temperature:
+        groups.append({"params": temperature, "lr": args.temperature_lr or args.lr})
+    optimizer = torch.optim.AdamW(groups, lr=args.lr, weight_decay=args.weight_decay)
+
+    global_batch = args.batch_size * acc.num_processes
+    per_epoch = len(train_rows) // global_batch
+    total = args.max_steps or max(1, math.ceil(args.epochs * per_epoch))
+    scheduler = get_cosine_schedule_with_warmup(optimizer, int(args.warmup_ratio * total), total)
+
+    start = 0
+    ckpt = last_checkpoint(out)
+    if ckpt is not None:
+        start = load_state(model, optimizer, ckpt)
+        for _ in range(start):
+            scheduler.step()
+        acc.print(f"resuming from {ckpt} at step {start}")
+    wrapped, optimizer = acc.prepare(model, optimizer)
+    metrics_path = out / "metrics.jsonl"
+    if acc.is_main_process:  # drop log lines past the checkpoint we resume from
+        kept = [l for l in (metrics_path.read_text().splitlines() if metrics_path.exists() else [])
+                if json.loads(l).get("step", 0) <= start]
+        metrics_path.write_text("".join(l + "\n" for l in kept))
+    acc.print(f"task {task.name}: {len(train_rows)} balanced training examples, {len(dev_rows)} dev; "
+              f"{total} steps of {global_batch} on {acc.num_processes} process(es); "
+              f"{model.num_trainable_parameters():,} trainable parameters")
+
+    from tqdm.auto import tqdm
+    bar = tqdm(range(start, total), initial=start, total=total, disable=not acc.is_main_process, desc="train")
+    t0 = time.time()
+    model.train()
+    for step in bar:
+        torch.manual_seed(args.seed * 1_000_003 + step * 101 + acc.process_index)  # dropout: a function of the step
+        idx = batch_indices(step, len(train_rows), global_batch, args.seed)
+        mine = idx[acc.process_index * args.batch_size:(acc.process_index + 1) * args.batch_size]
+        rows = [train_rows[i] for i in mine]
+        loss = wrapped([task.prompt(r) for r in rows], [task.targets[r["label"]] for r in rows])
+        acc.backward(loss)
+        if args.grad_clip:
+            acc.clip_grad_norm_(model.trainable_parameters(), args.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        mean_loss = acc.reduce(loss.detach(), reduction="mean").item()
+        bar.set_postfix(loss=f"{mean_loss:.3f}")
+        if acc.is_main_process and (step + 1) % args.log_every == 0:
+            record = {"step": step + 1, "loss": round(mean_loss, 5), "lr": scheduler.get_last_lr()[0],
+                      "elapsed_s": round(time.time() - t0, 2)}
+            if hasattr(bridge.fusion, "layer_weights"):
+                record["layer_weights"] = [round(w, 5) for w in bridge.fusion.layer_weights().tolist()]
+            with metrics_path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+        if (step + 1) % args.save_every == 0 or step + 1 == total:
+            if acc.is_main_process:
+                save_state(model, optimizer, step + 1, args, out, {"total_steps": total})
+            acc.wait_for_everyone()
+        if _interrupt_at is not None and step + 1 == _interrupt_at:
+            raise KeyboardInterrupt(f"simulated interruption after step {step + 1}")
+    train_s = time.time() - t0
+    model.train(False)
+    if acc.is_main_process:
+        dev_acc = dev_accuracy(model, task, dev_rows, args.eval_examples)
+        n_dev = min(len(dev_rows), args.eval_examples)
+        summary = {"task": task.name, "strategy": args.strategy, "steps": total, "resumed_from": start,
+                   "train_examples": len(train_rows), "global_batch": global_batch,
+                   "dev_accuracy": dev_acc, "dev_examples": n_dev, "train_seconds_this_run": round(train_s, 1),
+                   "hardware": hardware(), "processes": acc.num_processes,
+                   "trainable_parameters": model.num_trainable_parameters()}
+        if hasattr(bridge.fusion, "layer_weights"):
+            summary["layer_weights"] = [round(w, 4) for w in bridge.fusion.layer_weights().tolist()]
+        model.save_pretrained(out, model_card=model_card(args, model, task, summary))
+        (out / "train_results.json").write_text(json.dumps(summary, indent=1))
+        acc.print(json.dumps(summary))
+    acc.wait_for_everyone()
+    acc.end_training()
+    return out
+
+
+def model_card(args: TrainArgs, model: FusedModel, task, s: dict) -> str:
+    cfg = model.config
+    dev = "not measured" if s["dev_accuracy"] is None else f"{s['dev_accuracy']:.3f} (n={s['dev_examples']})"
+    data = args.train_file or args.train_dataset or (f"{args.data_dir}/{task.train_local}" if args.data_dir else
+                                                     f"hub: {task.train_hub.path if task.train_hub else '?'}")
+    lw = f"\n- Final global-softmax layer weights (layers {model.bridge.layers}): {s['layer_weights']}" \
+        if "layer_weights" in s else ""
+    return f"""# LayerBridge bridge: {task.name} / {cfg.strategy}
+
+A trained bridge (fusion + mapping + boundary, {s['trainable_parameters']:,} parameters) between the frozen
+encoder `{cfg.encoder}` and the frozen LLM `{cfg.llm}`. Load with `FusedModel.from_pretrained(this_dir)`.
+
+- Task: {task.name} ({task.description}); prompt `{task.template}` -> {', '.join(task.choices)}
+- Training data: {data}, English only; {s['train_examples']} class-balanced examples
+- Steps: {s['steps']} x global batch {s['global_batch']} ({s['processes']} process(es)); seed {args.seed}
+- Optimiser: AdamW lr {args.lr} (temperature lr {args.temperature_lr or args.lr}), weight decay {args.weight_decay},
+  cosine schedule with {args.warmup_ratio:.0%} warm-up, grad clip {args.grad_clip}
+- Encoder input: `{cfg.encoder_text_prefix}` + prompt, truncated at {cfg.max_encoder_length} tokens; layer norm before
+  mixing: {cfg.layer_norm}; mapping: {cfg.mapping}
+- Hardware: {s['hardware']}; training time of the last run: {s['train_seconds_this_run']} s
+- English dev accuracy: {dev}{lw}
+"""
+
+
+def parse_args(argv=None) -> TrainArgs:
+    p = argparse.ArgumentParser(prog="python -m fusion.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", help="JSON file with any of the options below (the command line wins)")
+    for f in fields(TrainArgs):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool" or f.type is bool:
+            p.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=None)
+        else:
+            kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
+            if "int" in str(f.type):
+                kind = int
+            elif "float" in str(f.type):
+                kind = float
+            p.add_argument(flag, type=kind, default=None,
+                           choices=STRATEGIES if f.name == "strategy" else (list(PRESETS) if f.name == "preset" else None))
+    ns = vars(p.parse_args(argv))
+    values = {}
+    if ns.pop("config"):
+        try:
+            values = json.loads(Path(ns_config := p.parse_args(argv).config).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise DataError(f"cannot read the config file: {e}") from e
+        unknown = set(values) - {f.name for f in fields(TrainArgs)}
+        if unknown:
+            raise DataError(f"unknown keys in {ns_config}: {sorted(unknown)}")
+    values.update({k: v for k, v in ns.items() if v is not None})
+    return TrainArgs(**values)
+
+
+def main(argv=None):
+    try:
+        train(parse_args(argv))
+    except LayerBridgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
