@@ -113,8 +113,10 @@ class FusedModel(nn.Module):
         return cls.from_config(preset_config(name, **overrides), device=device, dtype=dtype)
 
     @classmethod
-    def from_pretrained(cls, path, device=None, dtype=None) -> "FusedModel":
-        """Load a checkpoint directory written by save_pretrained (config.json + bridge.safetensors)."""
+    def from_pretrained(cls, path, device=None, dtype=None, backbones: "FusedModel | None" = None) -> "FusedModel":
+        """Load a checkpoint directory written by save_pretrained (config.json + bridge.safetensors).
+        `backbones`: an already-loaded FusedModel whose frozen encoder and LLM this bridge shares (loaded once
+        for many bridges; the fingerprint check below refuses other backbones)."""
         path = Path(path).expanduser()
         if not path.is_dir():
             raise CheckpointError(f"checkpoint directory {str(path)!r} does not exist")
@@ -129,7 +131,10 @@ class FusedModel(nn.Module):
         if not (path / "config.json").is_file():
             raise CheckpointError(f"{path} has no config.json: not a checkpoint written by save_pretrained")
         config = load_config(path / "config.json")
-        model = cls.from_config(config, device=device, dtype=dtype)
+        if backbones is not None:
+            model = cls(config, backbones.encoder, backbones.encoder_tokenizer, backbones.llm, backbones.llm_tokenizer)
+        else:
+            model = cls.from_config(config, device=device, dtype=dtype)
         try:
             state = load_file(str(weights), device=str(next(model.bridge.parameters()).device))
         except Exception as e:  # safetensors raises its own error types for damaged files
