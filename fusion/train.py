@@ -168,7 +168,7 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
 
     task = get_task(args.task)
     train_rows, dev_rows = prepare_data(args, task)
-    acc = Accelerator()
+    acc = Accelerator(cpu=not torch.cuda.is_available())  # CPU-only machines: gloo across processes
     out = Path(args.output_dir)
     if acc.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
@@ -280,31 +280,32 @@ encoder `{cfg.encoder}` and the frozen LLM `{cfg.llm}`. Load with `FusedModel.fr
 """
 
 
+def _flag_type(f):
+    """argparse type of a TrainArgs field ("int | None" -> int, "bool" -> parsed yes/no)."""
+    name = str(f.type)
+    if "bool" in name:
+        return lambda s: s.lower() in ("1", "true", "yes", "on")
+    return int if "int" in name else float if "float" in name else str
+
+
 def parse_args(argv=None) -> TrainArgs:
     p = argparse.ArgumentParser(prog="python -m fusion.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", help="JSON file with any of the options below (the command line wins)")
+    choices = {"strategy": STRATEGIES, "preset": list(PRESETS)}
     for f in fields(TrainArgs):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool" or f.type is bool:
-            p.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=None)
-        else:
-            kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
-            if "int" in str(f.type):
-                kind = int
-            elif "float" in str(f.type):
-                kind = float
-            p.add_argument(flag, type=kind, default=None,
-                           choices=STRATEGIES if f.name == "strategy" else (list(PRESETS) if f.name == "preset" else None))
+        p.add_argument("--" + f.name.replace("_", "-"), type=_flag_type(f), default=None, choices=choices.get(f.name),
+                       help=f"default: {f.default}")
     ns = vars(p.parse_args(argv))
+    config_file = ns.pop("config")
     values = {}
-    if ns.pop("config"):
+    if config_file:
         try:
-            values = json.loads(Path(ns_config := p.parse_args(argv).config).read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise DataError(f"cannot read the config file: {e}") from e
+            values = json.loads(Path(config_file).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DataError(f"cannot read the config file {config_file}: {e}") from e
         unknown = set(values) - {f.name for f in fields(TrainArgs)}
         if unknown:
-            raise DataError(f"unknown keys in {ns_config}: {sorted(unknown)}")
+            raise DataError(f"unknown keys in {config_file}: {sorted(unknown)}")
     values.update({k: v for k, v in ns.items() if v is not None})
     return TrainArgs(**values)
 

@@ -7,9 +7,9 @@ DATA=${DATA:-../shared/benchdata}
 families=${*:-nli news sentiment}
 for family in $families; do
   case $family in
-    nli) steps=250; len=128 ;;
-    news) steps=150; len=96 ;;
-    sentiment) steps=150; len=128 ;;
+    nli) steps=150; len=128 ;;
+    news) steps=120; len=96 ;;
+    sentiment) steps=100; len=128 ;;
   esac
   for strategy in last global-softmax transformer-softmax; do
     name=pocket-$family-$strategy

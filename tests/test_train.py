@@ -1,0 +1,118 @@
+"""English-only training of the bridge (tiny preset): loss goes down, resume is exact, multi-process, bad data."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from fusion.train import TrainArgs, main, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def nli_file(path: Path, n: int = 48):
+    """A small English NLI fixture: the label is decided by a keyword, so the bridge can learn it."""
+    rows = []
+    words = ["yes", "maybe", "no"]
+    for i in range(n):
+        label = i % 3
+        rows.append({"id": f"fx-{i}", "lang": "en", "premise": f"Sentence number {i} about the weather.",
+                     "hypothesis": f"The answer is {words[label]} {i % 5}.", "label": label})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def args(tmp_path, **kw) -> TrainArgs:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    base = dict(output_dir=str(tmp_path / "run"), preset="tiny", strategy="transformer-softmax", task="nli",
+                train_file=str(nli_file(tmp_path / "train.jsonl")), lr=1e-2, batch_size=4, max_steps=6,
+                save_every=3, eval_examples=6, warmup_ratio=0.0)
+    base.update(kw)
+    return TrainArgs(**base)
+
+
+def test_training_lowers_the_loss(tmp_path):
+    out = train(args(tmp_path, max_steps=30, save_every=30, strategy="global-softmax", lr=3e-2, mapping="mlp"))
+    losses = [json.loads(l)["loss"] for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(losses) == 30
+    # a random tiny LLM over 260 byte tokens starts near ln(260) = 5.56; step-to-step noise is ~0.03
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.1
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert len(record["layer_weights"]) == 4 and abs(sum(record["layer_weights"]) - 1) < 1e-4
+    card = (out / "README.md").read_text()
+    assert "English dev accuracy" in card and "30 x global batch 4" in card
+    from fusion import FusedModel
+    model = FusedModel.from_pretrained(out, device="cpu")
+    assert model.config.strategy == "global-softmax"
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
+    full = train(args(tmp_path / "a"))
+    with pytest.raises(KeyboardInterrupt):
+        train(args(tmp_path / "b"), _interrupt_at=4)   # checkpoint-3 exists, step 4 is lost
+    assert (tmp_path / "b" / "run" / "checkpoint-3").is_dir()
+    resumed = train(args(tmp_path / "b"))
+    a, b = load_file(str(full / "bridge.safetensors")), load_file(str(resumed / "bridge.safetensors"))
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    steps = [json.loads(l)["step"] for l in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]  # nothing repeated, nothing skipped in the log either
+    assert json.loads((resumed / "train_results.json").read_text())["resumed_from"] == 3
+
+
+@pytest.mark.timeout(300)
+def test_two_process_cpu_run_gives_a_loadable_checkpoint(tmp_path):
+    a = args(tmp_path, max_steps=4, save_every=4)
+    # accelerate 1.15 runs `--cpu` multi-process only through MPI; its torchrun launcher (`--multi_gpu`) works on a
+    # CPU-only machine too: fusion.train then picks the CPU and gloo
+    cmd = [str(ROOT / ".venv" / "bin" / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "fusion.train", "--preset", "tiny", "--task", "nli", "--train-file", a.train_file,
+           "--output-dir", a.output_dir, "--max-steps", "4", "--save-every", "4", "--batch-size", "4",
+           "--lr", "1e-2", "--eval-examples", "6"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=280, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((Path(a.output_dir) / "train_results.json").read_text())
+    assert summary["processes"] == 2 and summary["global_batch"] == 8
+    from fusion import FusedModel
+    model = FusedModel.from_pretrained(a.output_dir, device="cpu")
+    assert model.classify(["a test"], [" Entailment", " Neutral"])[0]["label"] in (" Entailment", " Neutral")
+
+
+@pytest.mark.parametrize("content,message", [
+    ('{"premise": "a", "label": 0}\n', "missing field"),
+    ('{"premise": "a", "hypothesis": "b", "label": 7}\n', "not one of the task's labels"),
+    ('{"premise": "a", "hypothesis": "b", "label": "maybe"}\n', "not one of the task's labels"),
+    ("", "no examples"),
+    ("not json\n", "not valid JSON"),
+])
+def test_bad_training_files_stop_before_training(tmp_path, capsys, content, message):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(content, encoding="utf-8")
+    with pytest.raises(SystemExit) as e:
+        main(["--preset", "tiny", "--task", "nli", "--train-file", str(bad), "--output-dir", str(tmp_path / "o")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()  # stopped before any model was built or step taken
+
+
+def test_non_utf8_training_file_is_refused(tmp_path, capsys):
+    bad = tmp_path / "latin1.jsonl"
+    bad.write_bytes('{"premise": "caf\xe9", "hypothesis": "b", "label": 0}\n'.encode("latin-1"))
+    with pytest.raises(SystemExit):
+        main(["--preset", "tiny", "--task", "nli", "--train-file", str(bad), "--output-dir", str(tmp_path / "o")])
+    assert "not UTF-8" in capsys.readouterr().err
+
+
+def test_config_file_and_unknown_keys(tmp_path, capsys):
+    cfg = tmp_path / "train.json"
+    cfg.write_text(json.dumps({"preset": "tiny", "learning_rate": 1}))
+    with pytest.raises(SystemExit):
+        main(["--config", str(cfg)])
+    assert "unknown keys" in capsys.readouterr().err
