@@ -10,7 +10,8 @@ import socket
 from pathlib import Path
 
 import torch
-from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForTextEncoding,
+import transformers
+from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM,
                           AutoTokenizer, BertConfig, BertModel, Gemma3ForCausalLM, Gemma3TextConfig,
                           LlamaConfig, LlamaForCausalLM, MT5Config, MT5EncoderModel, PreTrainedTokenizerFast)
 
@@ -114,8 +115,9 @@ def _load_dir(path, causal_lm: bool, dtype: torch.dtype, **hub_kwargs):
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, use_safetensors=True, **common)
     else:
         config = AutoConfig.from_pretrained(path, **common)
-        # encoder-decoder checkpoints (mT5/T5): load only the encoder stack
-        auto = AutoModelForTextEncoding if config.is_encoder_decoder else AutoModel
+        # encoder-decoder checkpoints (mT5/T5/UMT5): load only the encoder stack, e.g. MT5EncoderModel
+        encoder_class = getattr(transformers, type(config).__name__.replace("Config", "EncoderModel"), None)
+        auto = encoder_class if encoder_class is not None else AutoModel
         model = auto.from_pretrained(path, dtype=dtype, use_safetensors=True, **common)
     tokenizer = AutoTokenizer.from_pretrained(path, **common)
     return model.eval(), tokenizer

@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .config import STRATEGIES
-from .errors import DataError, LayerBridgeError
+from .errors import ConfigError, DataError, LayerBridgeError
 from .model import FusedModel
 from .presets import PRESETS, preset_config
 
@@ -35,6 +35,7 @@ class TrainArgs:
     encoder: str | None = None            # override the preset's encoder / LLM
     llm: str | None = None
     strategy: str = "transformer-softmax"
+    layers: str | None = None             # comma-separated 1-based encoder layers to fuse; None = all
     layer_norm: bool = True
     mapping: str = "linear"
     max_encoder_length: int | None = None  # preset default when None
@@ -148,6 +149,11 @@ def build_model(args: TrainArgs, device) -> FusedModel:
     for key in ("encoder", "llm", "max_encoder_length"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
+    if args.layers:
+        try:
+            overrides["layers"] = [int(x) for x in str(args.layers).split(",")]
+        except ValueError as e:
+            raise ConfigError(f"--layers takes comma-separated layer numbers such as 6,9,12, not {args.layers!r}") from e
     return FusedModel.from_config(preset_config(args.preset, **overrides), device=device)
 
 

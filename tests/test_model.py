@@ -180,3 +180,34 @@ def test_paper_preset_fails_fast_offline(monkeypatch):
     with pytest.raises(BackboneUnavailableError, match="google/mt5-large"):
         FusedModel.from_preset("paper", device="cpu")
     assert time.time() - t0 < 30
+
+
+def test_local_directories_load_through_the_auto_classes(tmp_path):
+    """Any encoder with hidden_states and any causal LM work through the config: here a full mT5 seq2seq
+    checkpoint (only its encoder is loaded) and a Llama checkpoint, from local directories."""
+    from transformers import MT5ForConditionalGeneration
+    from fusion.backbones import tiny_llama, tiny_mt5_encoder
+    enc, enc_tok = tiny_mt5_encoder()
+    full = MT5ForConditionalGeneration(type(enc.config)(**{**enc.config.to_dict(), "is_encoder_decoder": True}))
+    full.encoder.load_state_dict(enc.encoder.state_dict())
+    full.save_pretrained(tmp_path / "mt5")
+    enc_tok.save_pretrained(tmp_path / "mt5")
+    llm, llm_tok = tiny_llama()
+    llm.save_pretrained(tmp_path / "llama")
+    llm_tok.save_pretrained(tmp_path / "llama")
+    model = FusedModel.from_config(FusionConfig(encoder=str(tmp_path / "mt5"), llm=str(tmp_path / "llama"),
+                                                strategy="global-softmax"), device="cpu")
+    assert type(model.encoder).__name__ == "MT5EncoderModel"
+    assert model.config.num_encoder_layers == 4 and model.config.llm_hidden_size == 40
+    ref = FusedModel.from_config(FusionConfig(encoder="tiny-mt5-encoder", llm="tiny-llama",
+                                              strategy="global-softmax"), device="cpu")
+    ref.bridge.load_state_dict(model.bridge.state_dict())
+    a = model.classify(["hello"], [" a", " b"])[0]["loglik"]
+    b = ref.classify(["hello"], [" a", " b"])[0]["loglik"]
+    assert a == pytest.approx(b, abs=1e-5)
+    # a directory holding only pickle weights is refused
+    (tmp_path / "pickled").mkdir()
+    torch.save(llm.state_dict(), tmp_path / "pickled" / "pytorch_model.bin")
+    llm.config.save_pretrained(tmp_path / "pickled")
+    with pytest.raises(BackboneUnavailableError, match="safetensors"):
+        FusedModel.from_config(FusionConfig(encoder="tiny-mt5-encoder", llm=str(tmp_path / "pickled")), device="cpu")
