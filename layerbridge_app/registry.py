@@ -1,0 +1,79 @@
+"""The models the app serves, loaded once at start-up.
+
+Checkpoint directories are named <preset>-<family>-<strategy> (e.g. checkpoints/pocket-nli-transformer-softmax).
+All bridges of one preset share the same frozen encoder and LLM: the first checkpoint loads them, every other
+bridge is built on those same objects, and the no-encoder baseline (PlainLLM) reads the same LLM.
+"""
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fusion import FusedModel, PlainLLM
+from fusion.config import STRATEGIES
+from fusion.errors import LayerBridgeError
+
+from .settings import FAMILY_ORDER
+
+log = logging.getLogger("layerbridge.app")
+NAME = re.compile(r"^(?P<preset>[a-z0-9_]+)-(?P<family>nli|news|sentiment)-(?P<strategy>%s)$"
+                  % "|".join(map(re.escape, STRATEGIES)))
+
+
+@dataclass
+class Registry:
+    models: dict                              # (family, strategy) -> FusedModel
+    paths: dict                               # (family, strategy) -> checkpoint directory
+    plain: PlainLLM | None                    # the LLM alone, sharing the loaded LLM
+    problems: list = field(default_factory=list)   # checkpoints that could not be loaded, with the reason
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one model call at a time
+
+    def families(self) -> list[str]:
+        return [f for f in FAMILY_ORDER if any(k[0] == f for k in self.models)]
+
+    def strategies(self, family: str) -> list[str]:
+        return [s for s in STRATEGIES if (family, s) in self.models]
+
+    def get(self, family: str, strategy: str) -> FusedModel | None:
+        return self.models.get((family, strategy))
+
+    def describe(self) -> str:
+        if not self.models:
+            return "no trained checkpoint loaded"
+        m = next(iter(self.models.values()))
+        return (f"{len(self.models)} bridges on encoder `{m.config.encoder}` + LLM `{m.config.llm}` "
+                f"({m.device.type})")
+
+
+def find_checkpoints(checkpoints_dir, preset: str, families=FAMILY_ORDER, strategies=STRATEGIES) -> dict:
+    """(family, strategy) -> directory, for every <preset>-<family>-<strategy> directory holding a bridge."""
+    found = {}
+    root = Path(checkpoints_dir)
+    if not root.is_dir():
+        return found
+    for path in sorted(root.iterdir()):
+        m = NAME.match(path.name)
+        if m and m["preset"] == preset and m["family"] in families and m["strategy"] in strategies \
+                and (path / "config.json").is_file():
+            found[(m["family"], m["strategy"])] = path
+    return found
+
+
+def load_registry(checkpoints_dir, preset: str, families=FAMILY_ORDER, strategies=STRATEGIES,
+                  device=None) -> Registry:
+    """Load every matching checkpoint; the backbones once. Broken checkpoints are skipped and reported."""
+    paths = find_checkpoints(checkpoints_dir, preset, families, strategies)
+    models, problems, first = {}, [], None
+    for key, path in paths.items():
+        try:
+            model = FusedModel.from_pretrained(path, device=device, backbones=first)
+        except LayerBridgeError as e:
+            log.warning("skipping %s: %s", path, e)
+            problems.append(f"{path.name}: {e}")
+            continue
+        log.info("loaded %s (%s)", path, "backbones shared" if first is not None else "backbones loaded")
+        models[key] = model
+        first = first or model
+    plain = PlainLLM(first.llm, first.llm_tokenizer, first.config.llm) if first is not None else None
+    return Registry(models, {k: paths[k] for k in models}, plain, problems)

@@ -1,0 +1,56 @@
+"""The app's runtime settings, from spaces.yaml (README.md's front matter is the Space's own config)."""
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from fusion.config import STRATEGIES
+from fusion.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS_FILE = ROOT / "spaces.yaml"
+FAMILY_ORDER = ("news", "sentiment", "nli")
+
+
+@dataclass
+class Settings:
+    preset: str = "pocket"                  # checkpoints named <preset>-<family>-<strategy> are offered
+    checkpoints_dir: str = "checkpoints"
+    families: list = field(default_factory=lambda: list(FAMILY_ORDER))
+    strategies: list = field(default_factory=lambda: list(STRATEGIES))
+    default_family: str = "news"
+    default_strategy: str = "transformer-softmax"
+    results_dir: str = "results"
+    max_input_chars: int = 5000
+    concurrency_limit: int = 2              # events run at once (model calls are serialised by a lock anyway)
+    max_queue_size: int = 64                # further requests are refused with "queue full"
+    zerogpu_duration: int = 60              # seconds per @spaces.GPU call on a ZeroGPU Space
+    examples: dict = field(default_factory=dict)   # family -> list of {lang, text} or {lang, premise, hypothesis}
+    space: dict = field(default_factory=dict)      # mirrors README.md's front matter (checked by a test)
+
+    def resolve(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else ROOT / p
+
+
+def load_settings(path=SETTINGS_FILE, **overrides) -> Settings:
+    data = {}
+    if Path(path).is_file():
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path} is not valid YAML: {e}") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} must hold a mapping of settings")
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{path}: unknown settings {unknown}; known: {sorted(known)}")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    s = Settings(**data)
+    bad = [f for f in s.families if f not in FAMILY_ORDER] + [x for x in s.strategies if x not in STRATEGIES]
+    if bad:
+        raise ConfigError(f"{path}: unknown families/strategies {bad}")
+    if not isinstance(s.max_input_chars, int) or s.max_input_chars < 10:
+        raise ConfigError(f"{path}: max_input_chars must be an integer >= 10")
+    return s
