@@ -9,6 +9,7 @@ import pandas as pd
 from .results import read_results
 
 METRIC = "acc,none"
+FALLBACK_METRICS = ("retrieval@1,fused",)  # alignment tasks have no accuracy: their column is fused retrieval@1
 
 
 def load_all(results_dir) -> list[dict]:
@@ -37,9 +38,12 @@ def build_leaderboard(results_dir, metric: str = METRIC) -> pd.DataFrame:
                                           "encoder": m.get("encoder"), "llm": m.get("llm")})
         ns = []
         for lang, metrics in data["results"].items():
-            if not isinstance(metrics, dict) or metric not in metrics:
+            if not isinstance(metrics, dict):
                 continue
-            value = round(100 * float(metrics[metric]), 1)
+            name = next((k for k in (metric, *FALLBACK_METRICS) if k in metrics), None)
+            if name is None or metrics[name] is None:
+                continue
+            value = round(100 * float(metrics[name]), 1)
             if lang == "average":
                 row[f"{task} avg"] = value
             else:

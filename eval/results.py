@@ -30,6 +30,7 @@ def write_json_atomic(path, data: dict):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be read by others
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1, ensure_ascii=False)
             f.flush()
@@ -53,4 +54,17 @@ def read_results(path) -> dict:
             raise ValueError(f"missing key {key!r}")
     if not isinstance(data["results"], dict) or not isinstance(data["model"], dict) or "name" not in data["model"]:
         raise ValueError("malformed 'model' or 'results'")
+    if not isinstance(data["model"]["name"], str) or not isinstance(data["task"], str):
+        raise ValueError("model name and task must be strings")
+    if not isinstance(data.get("date", ""), str):
+        raise ValueError("date must be a string")
+    for lang, metrics in data["results"].items():
+        if not isinstance(metrics, dict) or not all(_metric_value(v) for v in metrics.values()):
+            raise ValueError(f"results[{lang!r}] is not an object of numbers")
     return data
+
+
+def _metric_value(v) -> bool:
+    """A number, null, or a list of them (confidence intervals)."""
+    number = lambda x: x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
+    return number(v) or (isinstance(v, list) and all(number(x) for x in v))

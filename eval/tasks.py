@@ -93,3 +93,34 @@ def get_task(name: str) -> Task:
         raise ConfigError(f"unknown task {name!r}; choose one of {', '.join(TASKS)} "
                           f"(or a family: {', '.join(FAMILIES)})")
     return TASKS[name]
+
+
+@dataclass(frozen=True)
+class AlignmentTask:
+    """Cross-lingual alignment on parallel sentences (in the spirit of MEXA, Kargaran et al., 2024): for each
+    source sentence, is its translation the nearest (cosine of mean-pooled encoder states) among all target
+    sentences? Measured for every hidden state of the encoder (0 = embeddings) and for the fused representation."""
+    name: str
+    description: str
+    source: str                         # the query language (English)
+    languages: tuple                    # the target languages
+    local_file: str                     # under --data-dir: one JSON object per line with id, source and targets
+    metric: str = "retrieval@1"
+
+
+ALIGNMENT_TASKS = {t.name: t for t in [
+    AlignmentTask(name="ntrex_alignment",
+                  description="NTREX-128 parallel news sentences: English -> X retrieval@1 per encoder layer "
+                              "and for the fused representation (Federmann et al., 2022)",
+                  source="en", languages=("si", "ta", "bn", "hi", "ml"), local_file="ntrex128/parallel.jsonl"),
+]}
+
+
+def get_any_task(name: str) -> "Task | AlignmentTask":
+    """A classification task (or family) or an alignment task."""
+    if name in ALIGNMENT_TASKS:
+        return ALIGNMENT_TASKS[name]
+    if FAMILIES.get(name, name) not in TASKS:
+        raise ConfigError(f"unknown task {name!r}; choose one of {', '.join([*TASKS, *ALIGNMENT_TASKS])} "
+                          f"(or a family: {', '.join(FAMILIES)})")
+    return get_task(name)

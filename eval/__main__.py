@@ -1,0 +1,110 @@
+"""Command line of the evaluation harness.
+
+    python -m eval run --model checkpoints/pocket-nli-global-softmax --task xnli --languages en hi sw \
+        --limit 100 --data-dir ../shared/benchdata --output results
+    python -m eval run --model plain:pocket --task sinhala_news --data-dir ../shared/benchdata --output results
+    python -m eval run --model pocket --task ntrex_alignment --data-dir ../shared/benchdata --output results
+    accelerate launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no --dynamo_backend no \
+        -m eval run ...        # N processes (CPU + gloo where there is no CUDA), same numbers as one
+    python -m eval leaderboard --results results                   # results/leaderboard.{csv,md}
+
+Mistakes (unknown task, language or model, bad data files) print `error: <message>` and exit with status 2.
+"""
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from fusion.errors import DataError, LayerBridgeError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fusion import STRATEGIES
+
+    from .runner import SCORINGS
+    from .tasks import ALIGNMENT_TASKS, FAMILIES, TASKS
+
+    p = argparse.ArgumentParser(prog="python -m eval", description="LayerBridge evaluation harness")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="evaluate a model on a task and write results + predictions",
+                         description="Evaluate a model on a task; an interrupted run resumes from its predictions.")
+    run.add_argument("--model", required=True,
+                     help="a checkpoint directory, a preset (tiny, pocket, paper: untrained bridge), or plain:<preset or LLM>")
+    run.add_argument("--task", required=True,
+                     help=f"one of {', '.join([*TASKS, *ALIGNMENT_TASKS])} (or a family: {', '.join(FAMILIES)})")
+    run.add_argument("--languages", nargs="+", metavar="LANG", help="default: every language with test data")
+    run.add_argument("--limit", type=int, help="only the first N examples per language (parallel sentences for "
+                                                "alignment)")
+    run.add_argument("--data-dir", help="local benchmark data (schema of ../shared/benchdata); default: the hub")
+    run.add_argument("--output", required=True, help="results directory: writes <output>/<model name>/<task>.json "
+                                                     "and <task>.predictions.jsonl")
+    run.add_argument("--batch-size", type=int, default=16)
+    run.add_argument("--scoring", choices=SCORINGS, default="loglik",
+                     help="loglik: most likely label string (default); generate: greedy generation + exact match")
+    run.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CI (0 = none)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--name", help="model name in the results (default: checkpoint dir name or preset)")
+    run.add_argument("--strategy", choices=STRATEGIES, help="fusion strategy of a preset's untrained bridge")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    lb = sub.add_parser("leaderboard", help="build the leaderboard (CSV + Markdown) from a results directory")
+    lb.add_argument("--results", required=True, help="directory with results JSON files (searched recursively)")
+    lb.add_argument("--output", help="output prefix (default: <results>/leaderboard -> .csv and .md)")
+    return p
+
+
+def cmd_run(args):
+    from accelerate import PartialState
+
+    from .runner import evaluate, safe_name
+    r = evaluate(args.model, args.task, languages=args.languages, data_dir=args.data_dir, limit=args.limit,
+                 output_dir=args.output, batch_size=args.batch_size, scoring=args.scoring, bootstrap=args.bootstrap,
+                 seed=args.seed, model_name=args.name, progress=not args.no_progress, strategy=args.strategy)
+    if not PartialState().is_main_process:
+        return
+    out = Path(args.output) / safe_name(r["model"]["name"])
+    print(f"{r['model']['name']} on {r['task']} ({r['sample_note']})")
+    for lang, m in r["results"].items():
+        if "acc,none" in m:
+            ci = m["acc_ci95,none"]
+            ci = f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
+            print(f"  {lang:8s} acc {100 * m['acc,none']:5.1f}{ci}  macro-F1 {100 * m['f1_macro,none']:5.1f}  n={m['n']}")
+        else:
+            layers = sorted((k for k in m if k.startswith("retrieval@1,layer_")), key=lambda k: int(k.split("_")[-1]))
+            best = max(layers, key=lambda k: m[k])
+            print(f"  {lang:8s} retrieval@1 fused {100 * m['retrieval@1,fused']:5.1f}  best layer "
+                  f"{best.split('_')[-1]} {100 * m[best]:5.1f}  last layer {100 * m[layers[-1]]:5.1f}  n={m['n']}")
+    print(f"wrote {out / (r['task'] + '.json')} and {out / (r['task'] + '.predictions.jsonl')}")
+
+
+def cmd_leaderboard(args):
+    from .leaderboard import write_leaderboard
+    results = Path(args.results)
+    if not results.is_dir():
+        raise DataError(f"results directory {results} does not exist")
+    prefix = Path(args.output) if args.output else results / "leaderboard"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = write_leaderboard(results, prefix)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    print(df.to_markdown(index=False) if not df.empty else "(no results)")
+    print(f"wrote {prefix.with_suffix('.csv')} and {prefix.with_suffix('.md')}", file=sys.stderr)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        cmd_run(args) if args.command == "run" else cmd_leaderboard(args)
+    except LayerBridgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as e:  # unwritable output directory, full disk, ...
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,447 @@
+"""Batch evaluation of a fused model (or the plain-LLM baseline) on a task: `python -m eval run ...` and
+`evaluate(...)`, which the app and the benchmark scripts call.
+
+Scoring: "loglik" (default) scores every label string after the prompt with `model.classify` (the prompt runs once
+per example, all choices share its KV cache) and predicts the most likely label; "generate" is the reference's
+greedy generation (max_new_tokens = longest label + 2) with an exact match of the stripped first line against the
+label strings (no match = wrong). Metrics: eval.metrics (scikit-learn; not `evaluate.load`, which needs the hub).
+
+Throughput: examples are sorted by prompt length (tokens), scored in batches and put back in order.
+
+Files, under <output_dir>/<model name>/: <task>.json (schema of eval.results, written atomically) and
+<task>.predictions.jsonl (one line per example: id, lang, gold, predicted, per-choice loglik and probs, or the
+generated text).
+
+Resume: while scoring, each process appends every finished batch to <task>.predictions.part-<rank>.jsonl and
+flushes it. A rerun first merges the predictions file and any part files left by a killed run (a line cut by the
+kill is dropped), then scores only the examples not yet there. Each line carries `run`, a hash of the model
+weights, task prompt/labels and scoring mode: predictions of another model or mode are never reused.
+
+Several processes (`accelerate launch --multi_gpu --num_processes N -m eval run ...`; on a machine without CUDA
+this runs N CPU processes with gloo, whereas accelerate 1.15's `--cpu` launcher starts only ONE process unless MPI
+is set up): every process loads the model
+and the data and scores the disjoint shard todo[rank::N]; the predictions are gathered on every process
+(all_gather_object), and the main process writes the files. The numbers equal a one-process run.
+"""
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from fusion import FusedModel, PlainLLM, load_model
+from fusion.backbones import fingerprint
+from fusion.errors import ConfigError, DataError
+
+from .alignment import alignment_scores, load_parallel
+from .data import load_test
+from .metrics import classification_metrics
+from .results import SCHEMA, write_json_atomic
+from .tasks import AlignmentTask, Task, get_any_task
+
+SCORINGS = ("loglik", "generate")
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------- the model and what identifies it
+
+def describe_model(model, spec: str | None = None, strategy: str | None = None) -> dict:
+    """The results file's "model" entry. Name: the checkpoint dir name, the preset (+ strategy), plain-<llm>."""
+    if isinstance(model, PlainLLM):
+        llm = spec.split(":", 1)[1] if spec and spec.startswith("plain:") else model.name
+        return dict(name=f"plain-{Path(llm).name}", kind="plain", path=None, strategy=None, encoder=None,
+                    llm=model.name, checkpoint_sha256=None)
+    if not isinstance(model, FusedModel):
+        raise ConfigError(f"cannot evaluate a {type(model).__name__}: give a FusedModel, a PlainLLM, a checkpoint "
+                          f"directory, a preset name or plain:<llm>")
+    cfg = model.config
+    info = dict(name=f"fused-{cfg.strategy}", kind="fused", path=None, strategy=cfg.strategy,
+                encoder=cfg.encoder, llm=cfg.llm, checkpoint_sha256=None)
+    if spec and Path(spec).expanduser().is_dir():
+        path = Path(spec).expanduser()
+        info.update(name=path.resolve().name, path=str(spec), checkpoint_sha256=sha256_file(path / "bridge.safetensors"))
+    elif spec:
+        info["name"] = f"{spec}-{strategy}" if strategy else spec
+    return info
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def run_signature(model, task, scoring: str) -> str:
+    """A hash of what decides the predictions: model weights (the bridge; the backbones by fingerprint), the task's
+    prompt and labels, the scoring mode. Predictions are reused on resume only when it matches."""
+    h = hashlib.sha256()
+    h.update(json.dumps([getattr(task, "template", ""), getattr(task, "targets", []), scoring]).encode())
+    if isinstance(model, FusedModel):
+        h.update(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode())
+        for name, tensor in sorted(model.bridge.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().float().cpu().numpy().tobytes())
+    else:
+        h.update(f"{model.name};{model.max_length};{fingerprint(model.llm, model.tokenizer)}".encode())
+    return h.hexdigest()[:16]
+
+
+def safe_name(name: str) -> str:
+    out = "".join(c if c.isalnum() or c in "-_.+" else "-" for c in name).strip(".")
+    if not out:
+        raise ConfigError(f"model name {name!r} gives no usable directory name; pass --name")
+    return out
+
+
+# ---------------------------------------------------------------- data
+
+def default_languages(task, data_dir) -> list[str]:
+    """All task languages; with --data-dir only those that have a local file."""
+    if isinstance(task, AlignmentTask) or data_dir is None or "*" in task.local_test:
+        return list(task.languages)
+    return [lang for lang in task.languages if lang in task.local_test]
+
+
+def check_languages(task, languages) -> list[str]:
+    languages = list(languages)
+    if not languages:
+        raise ConfigError("give at least one language")
+    unknown = [lang for lang in languages if lang not in task.languages]
+    if unknown:
+        raise DataError(f"task {task.name} has no language {', '.join(map(repr, unknown))}; "
+                        f"it has {', '.join(task.languages)}")
+    if len(set(languages)) != len(languages):
+        raise ConfigError(f"a language is given twice: {' '.join(languages)}")
+    return languages
+
+
+def load_examples(task: Task, languages, data_dir, limit) -> tuple[list[dict], dict]:
+    """[{lang, id, prompt, gold}] in language order, and the number of examples available per language."""
+    examples, available = [], {}
+    for lang in languages:
+        rows = load_test(task, lang, data_dir=data_dir)
+        available[lang] = len(rows)
+        seen = set()
+        for row in rows[:limit] if limit else rows:
+            if not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool):
+                raise DataError(f"task {task.name}/{lang}: id {row['id']!r} is not a string or integer")
+            if str(row["id"]) in seen:
+                raise DataError(f"task {task.name}/{lang}: id {row['id']!r} occurs more than once; ids must be "
+                                f"unique (resuming relies on them)")
+            seen.add(str(row["id"]))
+            examples.append(dict(lang=lang, id=row["id"], prompt=task.prompt(row), gold=row["label"]))
+    return examples, available
+
+
+def key(record: dict) -> tuple:
+    return record["lang"], str(record["id"])
+
+
+# ---------------------------------------------------------------- predictions files
+
+def read_predictions(path: Path) -> tuple[list[dict], int]:
+    """Complete records of a predictions file and the number of unreadable lines dropped (a line cut by a kill)."""
+    if not path.is_file():
+        return [], 0
+    records, bad = [], 0
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            bad += 1
+            continue
+        if isinstance(record, dict) and {"id", "lang", "run"} <= set(record):
+            records.append(record)
+        else:
+            bad += 1
+    return records, bad
+
+
+def write_lines_atomic(path: Path, records: list[dict]):
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def part_paths(pred_path: Path) -> list[Path]:
+    return sorted(pred_path.parent.glob(pred_path.name.replace(".jsonl", ".part-*.jsonl")))
+
+
+def consolidate(pred_path: Path) -> int:
+    """Main process, before scoring: fold part files of an interrupted run into the predictions file (first
+    record per example and run wins; cut lines dropped). Returns the number of dropped lines."""
+    records, dropped = read_predictions(pred_path)
+    for part in part_paths(pred_path):
+        more, bad = read_predictions(part)
+        records, dropped = records + more, dropped + bad
+    if records or dropped or part_paths(pred_path):
+        unique = {}
+        for r in records:
+            unique.setdefault((*key(r), r["run"]), r)
+        write_lines_atomic(pred_path, list(unique.values()))
+        for part in part_paths(pred_path):
+            part.unlink()
+    return dropped
+
+
+# ---------------------------------------------------------------- scoring
+
+def prompt_lengths(model, prompts: list[str]) -> list[int]:
+    tok = model.encoder_tokenizer if isinstance(model, FusedModel) else model.tokenizer
+    return [len(ids) for ids in tok(prompts, add_special_tokens=False)["input_ids"]]
+
+
+def score_batch(model, task: Task, batch: list[dict], scoring: str, signature: str) -> list[dict]:
+    prompts = [e["prompt"] for e in batch]
+    base = lambda e: dict(id=e["id"], lang=e["lang"], gold=e["gold"], gold_label=task.choices[e["gold"]])
+    records = []
+    if scoring == "loglik":
+        for e, out in zip(batch, model.classify(prompts, task.targets, batch_size=len(batch))):
+            r = dict(base(e), predicted=out["pred"], predicted_label=task.choices[out["pred"]],
+                     correct=out["pred"] == e["gold"], loglik=out["loglik"], probs=out["probs"],
+                     truncated=out.get("truncated"))
+            if "layer_weights" in out:  # fused model: mean fusion weight per encoder layer over the tokens
+                r["layer_weights"] = out["layer_weights"]
+            records.append(dict(r, scoring=scoring, run=signature))
+    else:
+        tok = model.llm_tokenizer if isinstance(model, FusedModel) else model.tokenizer
+        longest = max(len(tok(t, add_special_tokens=False)["input_ids"]) for t in task.targets)
+        for e, text in zip(batch, model.generate(prompts, max_new_tokens=longest + 2)):
+            first = text.strip().split("\n")[0].strip()
+            pred = task.choices.index(first) if first in task.choices else -1
+            records.append(dict(base(e), predicted=pred, predicted_label=task.choices[pred] if pred >= 0 else None,
+                                correct=pred == e["gold"], generated=text, scoring=scoring, run=signature))
+    return records
+
+
+def score_all(model, task, todo: list[dict], scoring, batch_size, signature, part: Path | None, bar) -> list[dict]:
+    """Records for `todo` (in its order); batches of similar length, longest first; each batch appended to
+    `part` and flushed as soon as it is scored."""
+    lengths = prompt_lengths(model, [e["prompt"] for e in todo]) if todo else []
+    order = sorted(range(len(todo)), key=lambda i: -lengths[i])
+    out = [None] * len(todo)
+    f = open(part, "a", encoding="utf-8") if part is not None else None
+    try:
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            records = score_batch(model, task, [todo[i] for i in idx], scoring, signature)
+            for i, r in zip(idx, records):
+                out[i] = r
+            if f is not None:
+                f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+                f.flush()
+                os.fsync(f.fileno())
+            bar.update(len(idx))
+    finally:
+        if f is not None:
+            f.close()
+    return out
+
+
+# ---------------------------------------------------------------- provenance
+
+def versions() -> dict:
+    import sklearn
+    import transformers
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "", ""
+    return {"layerbridge": (f"git {commit}" + ("+dirty" if dirty else "")) if commit else "unknown",
+            "torch": torch.__version__, "transformers": transformers.__version__,
+            "scikit-learn": sklearn.__version__, "python": platform.python_version()}
+
+
+def hardware(processes: int) -> str:
+    from fusion.train import hardware as device_name
+    return f"{device_name()}; {processes} process(es)"
+
+
+def sample_note(task: Task, data_dir, limit, available: dict, effective: dict) -> str:
+    lo, hi = min(available.values()), max(available.values())
+    avail = f"{lo}" if lo == hi else f"{lo}-{hi}"
+    where = (f"{Path(data_dir) / (task.local_test.get('*') or next(iter(task.local_test.values())))}" if data_dir
+             else f"the hub ({task.hub.path}, split {task.hub.split})")
+    taken = f"first {limit} of {avail}" if limit and any(effective[l] < available[l] for l in available) \
+        else f"all {avail}"
+    return f"{taken} examples per language of the {task.name} test data in {where}" + \
+        (" (a sample of the test set, not the full test set)" if data_dir or limit else "")
+
+
+# ---------------------------------------------------------------- the API
+
+def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | None = None, output_dir=None,
+             batch_size: int = 16, scoring: str = "loglik", bootstrap: int = 1000, seed: int = 0,
+             model_name: str | None = None, progress: bool = True, strategy: str | None = None) -> dict:
+    """Evaluate `model` (a FusedModel / PlainLLM, or a checkpoint dir, preset name or "plain:<llm>") on a task.
+    Returns the results dict (schema of eval.results); with `output_dir`, writes <output_dir>/<name>/<task>.json
+    and <task>.predictions.jsonl, resuming from the predictions of an interrupted run. Bad input raises
+    fusion.errors (ConfigError, DataError, CheckpointError, ...)."""
+    from accelerate import PartialState
+
+    t0 = time.time()
+    task = get_any_task(task_name)
+    if isinstance(task, AlignmentTask) and isinstance(model, (str, PlainLLM)) and \
+            (isinstance(model, PlainLLM) or model.startswith("plain:")):
+        raise ConfigError(plain_alignment_message(task, model if isinstance(model, str) else model.name))
+    if scoring not in SCORINGS:
+        raise ConfigError(f"unknown scoring {scoring!r}; choose one of {', '.join(SCORINGS)}")
+    for name, value, low in (("batch_size", batch_size, 1), ("bootstrap", bootstrap, 0), ("limit", limit, 1)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise DataError(f"data directory {data_dir} does not exist")
+    languages = check_languages(task, languages or default_languages(task, data_dir))
+    if isinstance(task, AlignmentTask):  # data first: a bad file fails before the model loads
+        rows = load_parallel(task, data_dir, languages)
+    else:
+        examples, available = load_examples(task, languages, data_dir, limit)
+
+    state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only machines: gloo across processes
+    spec = model if isinstance(model, str) else None
+    if spec is not None:
+        torch.manual_seed(seed)  # a preset's untrained bridge is random: the same weights in every process
+        model = load_model(spec, strategy=strategy, device=state.device)
+    info = describe_model(model, spec, strategy)
+    if model_name:
+        info["name"] = model_name
+    out_dir = Path(output_dir) / safe_name(info["name"]) if output_dir is not None else None
+
+    common = dict(task=task, languages=languages, data_dir=data_dir, limit=limit, seed=seed, info=info,
+                  out_dir=out_dir, state=state, t0=t0, progress=progress, batch_size=batch_size)
+    if isinstance(task, AlignmentTask):
+        return evaluate_alignment(model, rows, **common)
+    return evaluate_classification(model, examples, available, scoring=scoring, bootstrap=bootstrap, **common)
+
+
+def plain_alignment_message(task, what) -> str:
+    return (f"task {task.name} compares the encoder's layers and needs a fused model (a checkpoint directory or a "
+            f"preset), not the plain LLM {what!r}, which has no encoder")
+
+
+def evaluate_classification(model, examples, available, *, task, languages, data_dir, limit, seed, info, out_dir,
+                            state, t0, progress, batch_size, scoring, bootstrap) -> dict:
+    from accelerate.utils import gather_object
+    from tqdm.auto import tqdm
+
+    signature = run_signature(model, task, scoring)
+    pred_path = out_dir / f"{task.name}.predictions.jsonl" if out_dir is not None else None
+    done = {}
+    if pred_path is not None:
+        if state.is_main_process:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            dropped = consolidate(pred_path)
+            if dropped:
+                print(f"note: dropped {dropped} incomplete line(s) of an interrupted run in {pred_path}; "
+                      f"those examples are scored again", file=sys.stderr)
+        state.wait_for_everyone()
+        wanted = {key(e) for e in examples}
+        done = {key(r): r for r in read_predictions(pred_path)[0] if r["run"] == signature and key(r) in wanted}
+    todo = [e for e in examples if key(e) not in done]
+    mine = todo[state.process_index::state.num_processes]
+    part = pred_path.with_name(pred_path.name.replace(".jsonl", f".part-{state.process_index}.jsonl")) \
+        if pred_path is not None else None
+    resumed = f", {len(done)} resumed" if done else ""
+    with tqdm(total=len(mine), desc=f"{task.name} {info['name']}{resumed}", unit="ex",
+              disable=not (progress and state.is_main_process)) as bar:
+        with torch.inference_mode():
+            new = score_all(model, task, mine, scoring, batch_size, signature, part, bar)
+    new = gather_object(new)
+    records = {**done, **{key(r): r for r in new}}
+    ordered = [records[key(e)] for e in examples]  # every example exactly once, in data order
+
+    per_lang = {lang: ([r["gold"] for r in ordered if r["lang"] == lang],
+                       [r["predicted"] for r in ordered if r["lang"] == lang]) for lang in languages}
+    effective = {lang: len(per_lang[lang][0]) for lang in languages}
+    results = {
+        "schema": SCHEMA, "model": info, "task": task.name,
+        "config": {"scoring": scoring, "limit": limit, "data_source": str(data_dir) if data_dir else
+                   f"hub:{task.hub.path}", "bootstrap": bootstrap, "seed": seed, "batch_size": batch_size,
+                   "processes": state.num_processes, "languages": languages},
+        "results": classification_metrics(per_lang, range(len(task.choices)), bootstrap, seed),
+        "n_samples": {lang: {"effective": effective[lang], "available": available[lang],
+                             "truncated": sum(bool(r.get("truncated")) for r in ordered if r["lang"] == lang)}
+                      for lang in languages},
+        "sample_note": sample_note(task, data_dir, limit, available, effective),
+        "resumed_examples": len(done),
+        "versions": versions(), "hardware": hardware(state.num_processes),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": round(time.time() - t0, 2),
+    }
+    if out_dir is not None:
+        if state.is_main_process:
+            write_lines_atomic(pred_path, ordered)
+            for p in part_paths(pred_path):
+                p.unlink()
+            write_json_atomic(out_dir / f"{task.name}.json", results)
+        state.wait_for_everyone()
+    return results
+
+
+def evaluate_alignment(model, rows, *, task, languages, data_dir, limit, seed, info, out_dir, state, t0,
+                       progress, batch_size) -> dict:
+    from accelerate.utils import gather_object
+    from tqdm.auto import tqdm
+
+    if not isinstance(model, FusedModel):
+        raise ConfigError(plain_alignment_message(task, getattr(model, "name", type(model).__name__)))
+    available = len(rows)
+    rows = rows[:limit] if limit else rows
+    if len(rows) < 2:
+        raise DataError(f"retrieval needs at least 2 sentences; --limit {limit} leaves {len(rows)}")
+    mine = list(range(state.process_index, len(rows), state.num_processes))
+    local = {}
+    sides = [("source", task.source)] + [(lang, lang) for lang in languages]
+    with torch.inference_mode():
+        for name, lang in tqdm(sides, desc=f"{task.name} {info['name']}", unit="lang",
+                               disable=not (progress and state.is_main_process)):
+            if mine:
+                p = model.pooled_states([rows[i][lang] for i in mine], batch_size=batch_size)
+                local[name] = (p["layers"].cpu(), p["fused"].cpu())                 # [L+1, n, D], [n, D]
+    pieces = [(idx, loc) for idx, loc in gather_object([(mine, local)]) if idx]
+    inverse = torch.tensor([i for idx, _ in pieces for i in idx]).argsort()        # back to row order
+    pooled = {name: {"layers": torch.cat([loc[name][0] for _, loc in pieces], 1)[:, inverse],
+                     "fused": torch.cat([loc[name][1] for _, loc in pieces], 0)[inverse]} for name, _ in sides}
+    scores, retrieved = alignment_scores(pooled)
+    n = len(rows)
+    results = {
+        "schema": SCHEMA, "model": info, "task": task.name,
+        "config": {"scoring": "retrieval@1: cosine of mean-pooled encoder states, English -> X", "limit": limit,
+                   "data_source": str(data_dir), "bootstrap": 0, "seed": seed, "batch_size": batch_size,
+                   "processes": state.num_processes, "languages": languages,
+                   "layers": f"hidden states 0..{pooled[languages[0]]['layers'].shape[0] - 1} (0 = embeddings)"},
+        "results": scores,
+        "n_samples": {lang: {"effective": n, "available": available} for lang in languages},
+        "sample_note": (f"{'first ' + str(n) if n < available else 'all ' + str(n)} of {available} parallel "
+                        f"sentences in {Path(data_dir) / task.local_file}; each English sentence retrieves among "
+                        f"the {n} target sentences (fewer candidates make retrieval easier)"),
+        "versions": versions(), "hardware": hardware(state.num_processes),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_seconds": round(time.time() - t0, 2),
+    }
+    if out_dir is not None:
+        if state.is_main_process:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            lines = [dict(id=row["id"], lang=lang, retrieved={k: rows[j]["id"] for k, picks in retrieved[lang].items()
+                                                              for j in [picks[i]]})
+                     for lang in languages for i, row in enumerate(rows)]
+            write_lines_atomic(out_dir / f"{task.name}.predictions.jsonl", lines)
+            write_json_atomic(out_dir / f"{task.name}.json", results)
+        state.wait_for_everyone()
+    return results

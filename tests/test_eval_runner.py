@@ -1,0 +1,247 @@
+"""The evaluation command and API on a tiny checkpoint and fixture files: files written, resume after a kill,
+two processes, generation scoring, and clear errors for bad input."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eval.__main__ import main
+from eval.results import read_results
+from eval.runner import evaluate
+from eval.tasks import NLI_LABELS
+from tests.conftest import tiny
+
+ROOT = Path(__file__).resolve().parents[1]
+VOLATILE = ("date", "wall_seconds", "resumed_examples", "versions", "hardware")
+
+
+def write_xnli(data_dir: Path, langs=("en", "hi"), n=14):
+    """A small XNLI-shaped test file: prompts of varied length, every label present."""
+    rows = []
+    for lang in langs:
+        for i in range(n):
+            rows.append({"id": f"xnli-{lang}-{i}", "lang": lang, "label": i % 3,
+                         "premise": f"{lang} premise {i}: " + "many words here " * (i % 5 + 1),
+                         "hypothesis": f"{lang} hypothesis number {i}" + " really" * (i % 4)})
+    (data_dir / "xnli").mkdir(parents=True, exist_ok=True)
+    (data_dir / "xnli" / "test.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                                  encoding="utf-8")
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return write_xnli(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ckpt") / "tiny-nli-global-softmax"
+    tiny("global-softmax").save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference(checkpoint, data_dir, tmp_path_factory):
+    """An uninterrupted one-process CLI run: (output dir, results, predictions)."""
+    out = tmp_path_factory.mktemp("ref")
+    main(["run", "--model", str(checkpoint), "--task", "xnli", "--languages", "en", "hi", "--data-dir",
+          str(data_dir), "--output", str(out), "--batch-size", "4", "--bootstrap", "200", "--no-progress"])
+    d = out / "tiny-nli-global-softmax"
+    return out, json.loads((d / "xnli.json").read_text()), predictions(d / "xnli.predictions.jsonl")
+
+
+def predictions(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def stable(results: dict) -> dict:
+    return {k: v for k, v in results.items() if k not in VOLATILE}
+
+
+def run_args(checkpoint, data_dir, out, *extra):
+    return ["run", "--model", str(checkpoint), "--task", "xnli", "--languages", "en", "hi", "--data-dir",
+            str(data_dir), "--output", str(out), "--batch-size", "4", "--bootstrap", "200", "--no-progress", *extra]
+
+
+def test_cli_run_writes_results_and_predictions(reference, checkpoint, capsys):
+    out, results, preds = reference
+    assert read_results(out / "tiny-nli-global-softmax" / "xnli.json") == results   # schema check
+    assert results["model"]["name"] == "tiny-nli-global-softmax" and results["model"]["kind"] == "fused"
+    import hashlib
+    assert results["model"]["checkpoint_sha256"] == hashlib.sha256(
+        (checkpoint / "bridge.safetensors").read_bytes()).hexdigest()
+    assert set(results["results"]) == {"en", "hi", "average"}
+    for lang in ("en", "hi"):
+        r = results["results"][lang]
+        assert r["n"] == 14 and results["n_samples"][lang]["effective"] == 14
+        assert results["n_samples"][lang]["available"] == 14
+        assert results["n_samples"][lang]["truncated"] == sum(p["truncated"] for p in preds if p["lang"] == lang)
+        mine = [p for p in preds if p["lang"] == lang]
+        assert r["acc,none"] == pytest.approx(sum(p["predicted"] == p["gold"] for p in mine) / 14)
+        lo, hi = r["acc_ci95,none"]
+        assert lo <= r["acc,none"] <= hi
+    assert results["results"]["average"]["acc,none"] == pytest.approx(
+        (results["results"]["en"]["acc,none"] + results["results"]["hi"]["acc,none"]) / 2)
+    assert {"torch", "transformers", "python", "layerbridge"} <= set(results["versions"])
+    assert results["date"].endswith("+00:00") and "14 examples per language" in results["sample_note"]
+    # predictions: every example once, in data order, with per-choice scores that decide the prediction
+    assert [p["id"] for p in preds] == [f"xnli-{l}-{i}" for l in ("en", "hi") for i in range(14)]
+    for p in preds:
+        assert len(p["loglik"]) == 3 and sum(p["probs"]) == pytest.approx(1, abs=1e-5)
+        assert p["predicted"] == max(range(3), key=lambda c: p["loglik"][c])
+        assert p["gold_label"] == NLI_LABELS[p["gold"]] and len(p["layer_weights"]) == 4
+    assert len({tuple(p["loglik"]) for p in preds}) > 20   # real per-example scores, not a constant
+    assert not list((out / "tiny-nli-global-softmax").glob("*.part-*"))
+
+
+def test_limit_and_api_without_files(checkpoint, data_dir, reference):
+    from fusion import FusedModel
+    model = FusedModel.from_pretrained(checkpoint, device="cpu")
+    r = evaluate(model, "nli", languages=["hi"], data_dir=data_dir, limit=5, bootstrap=0, progress=False,
+                 batch_size=3)
+    assert r["task"] == "xnli" and r["results"]["hi"]["n"] == 5 and r["results"]["hi"]["acc_ci95,none"] is None
+    assert r["n_samples"]["hi"]["effective"] == 5 and r["n_samples"]["hi"]["available"] == 14
+    assert "first 5 of 14" in r["sample_note"]
+    ref = [p for p in reference[2] if p["lang"] == "hi"][:5]
+    assert r["results"]["hi"]["acc,none"] == pytest.approx(sum(p["correct"] for p in ref) / 5)
+
+
+def test_resume_after_kill_equals_uninterrupted_run(reference, checkpoint, data_dir, tmp_path):
+    _, results, preds = reference
+    out = tmp_path / "out"
+    d = out / "tiny-nli-global-softmax"
+    d.mkdir(parents=True)
+    # a run killed mid-write: half of the lines, then a cut line
+    lines = (reference[0] / "tiny-nli-global-softmax" / "xnli.predictions.jsonl").read_text().splitlines()
+    half = len(lines) // 2
+    kept = [json.dumps({**json.loads(line), "kept": True}) for line in lines[:half]]  # marks what is not redone
+    (d / "xnli.predictions.jsonl").write_text("\n".join(kept) + "\n" + lines[half][:37], encoding="utf-8")
+    main(run_args(checkpoint, data_dir, out))
+    resumed = json.loads((d / "xnli.json").read_text())
+    assert resumed["resumed_examples"] == half
+    assert stable(resumed) == stable(results)
+    again = predictions(d / "xnli.predictions.jsonl")
+    assert [p["id"] for p in again] == [p["id"] for p in preds]   # no duplicates, none missing
+    assert [p.pop("kept", False) for p in again] == [True] * half + [False] * (len(preds) - half)
+    assert again == preds
+
+
+def test_resume_from_part_file_of_a_killed_run(reference, checkpoint, data_dir, tmp_path):
+    _, results, preds = reference
+    d = tmp_path / "tiny-nli-global-softmax"
+    d.mkdir()
+    lines = [json.dumps(p) for p in preds[5:12]]
+    (d / "xnli.predictions.part-0.jsonl").write_text("\n".join(lines) + "\n" + lines[0][:20], encoding="utf-8")
+    main(run_args(checkpoint, data_dir, tmp_path))
+    resumed = json.loads((d / "xnli.json").read_text())
+    assert resumed["resumed_examples"] == 7 and stable(resumed) == stable(results)
+    assert predictions(d / "xnli.predictions.jsonl") == preds
+    assert not list(d.glob("*.part-*"))
+
+
+def test_predictions_of_another_model_are_not_reused(reference, data_dir, tmp_path):
+    """Same output name, different weights: nothing is resumed."""
+    other = tmp_path / "ckpt" / "tiny-nli-global-softmax"
+    tiny("last").save_pretrained(other)
+    shutil.copytree(reference[0] / "tiny-nli-global-softmax", tmp_path / "out" / "tiny-nli-global-softmax")
+    main(run_args(other, data_dir, tmp_path / "out"))
+    r = json.loads((tmp_path / "out" / "tiny-nli-global-softmax" / "xnli.json").read_text())
+    assert r["resumed_examples"] == 0 and r["model"]["strategy"] == "last"
+
+
+@pytest.mark.timeout(300)
+def test_two_processes_equal_one(reference, checkpoint, data_dir, tmp_path):
+    # accelerate 1.15's `--cpu` launcher starts a single process without MPI; its torchrun launcher (--multi_gpu)
+    # starts N processes, which use the CPU and gloo on a machine without CUDA
+    cmd = [str(ROOT / ".venv" / "bin" / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "eval", *run_args(checkpoint, data_dir, tmp_path)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=280,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    d = tmp_path / "tiny-nli-global-softmax"
+    two = json.loads((d / "xnli.json").read_text())
+    assert two["config"]["processes"] == 2, "accelerate started one process only"
+    one = reference[1]
+    assert two["results"] == one["results"]
+    preds = predictions(d / "xnli.predictions.jsonl")
+    assert [p["id"] for p in preds] == [p["id"] for p in reference[2]]
+    for a, b in zip(preds, reference[2]):
+        assert a["predicted"] == b["predicted"]
+        assert a["loglik"] == pytest.approx(b["loglik"], abs=1e-4)
+    assert proc.stdout.count("wrote ") == 1   # only the main process reports
+
+
+def test_generate_scoring(checkpoint, data_dir, tmp_path):
+    r = evaluate(str(checkpoint), "xnli", languages=["en"], data_dir=data_dir, limit=6, output_dir=tmp_path,
+                 scoring="generate", bootstrap=50, progress=False)
+    assert r["config"]["scoring"] == "generate"
+    preds = predictions(tmp_path / "tiny-nli-global-softmax" / "xnli.predictions.jsonl")
+    assert len(preds) == 6
+    for p in preds:
+        assert isinstance(p["generated"], str)
+        first = p["generated"].strip().split("\n")[0].strip()
+        assert p["predicted"] == (NLI_LABELS.index(first) if first in NLI_LABELS else -1)
+    assert r["results"]["en"]["acc,none"] == pytest.approx(sum(p["predicted"] == p["gold"] for p in preds) / 6)
+
+
+@pytest.mark.parametrize("content,message", [
+    ('{"id": "a", "lang": "en", "premise": "p", "label": 0}\n', "missing field(s) hypothesis"),
+    ('{"id": "a", "lang": "en", "premise": "p", "hypothesis": "h", "label": 7}\n', "not one of the task's labels"),
+    ('{"id": "a", "lang": "en", "premise": "p", "hypothesis": "h", "label": "maybe"}\n', "not one of the task's"),
+    ("", "has no examples"),
+    ('{"id": "a", "lang": "en", "premise": "p", "hypothesis": "h", "label": 0}\nnot json\n', "not valid JSON"),
+    (b'{"id": "a", "lang": "en", "premise": "caf\xe9", "hypothesis": "h", "label": 0}\n', "not UTF-8"),
+    ('{"id": "a", "lang": "en", "premise": "p", "hypothesis": "h", "label": 0}\n' * 2, "occurs more than once"),
+])
+def test_bad_data_files_give_a_clear_error(tmp_path, capsys, content, message):
+    f = tmp_path / "xnli" / "test.jsonl"
+    f.parent.mkdir()
+    f.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--model", "tiny", "--task", "xnli", "--languages", "en", "--data-dir", str(tmp_path),
+              "--output", str(tmp_path / "out")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--task", "squad"], "unknown task 'squad'"),
+    (["--languages", "xx"], "has no language 'xx'"),
+    (["--model", "no-such-model"], "neither a checkpoint directory, a preset"),
+    (["--data-dir", "/nonexistent/benchdata"], "data directory /nonexistent/benchdata does not exist"),
+    (["--limit", "0"], "limit must be an integer >= 1"),
+    (["--model", "plain:tiny", "--task", "ntrex_alignment", "--languages", "si"], "needs a fused model"),
+])
+def test_user_errors_exit_2_without_traceback(data_dir, tmp_path, capsys, argv, message):
+    base = {"--model": "tiny", "--task": "xnli", "--languages": "en", "--data-dir": str(data_dir)}
+    for flag, value in zip(argv[::2], argv[1::2]):
+        base[flag] = value
+    with pytest.raises(SystemExit) as e:
+        main(["run", *[x for kv in base.items() for x in kv], "--output", str(tmp_path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err, err
+
+
+def test_without_data_dir_the_hub_is_needed(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:   # HF_HUB_OFFLINE=1 (conftest): fails at once, with what to do
+        main(["run", "--model", "tiny", "--task", "xnli", "--languages", "en", "--output", str(tmp_path)])
+    assert e.value.code == 2 and "pass --data-dir" in capsys.readouterr().err
+
+
+def test_cli_error_in_a_real_process_has_no_traceback(tmp_path):
+    (tmp_path / "xnli").mkdir()
+    (tmp_path / "xnli" / "test.jsonl").write_text('{"id": "a", "premise": "p", "label": 0}\n')
+    proc = subprocess.run([sys.executable, "-m", "eval", "run", "--model", "tiny", "--task", "xnli", "--languages",
+                           "en", "--data-dir", str(tmp_path), "--output", str(tmp_path / "o")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "error: " in proc.stderr and "missing field" in proc.stderr and "Traceback" not in proc.stderr
