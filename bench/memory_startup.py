@@ -1,0 +1,251 @@
+"""Peak memory and start-up time, each in a subprocess:
+
+- the app (`app.py --preset <preset>`, every <preset>-<family>-<strategy> bridge of the checkpoints dir loaded on
+  shared backbones): time from process start until its HTTP port answers (warm caches: one untimed start first,
+  then the median of --starts), and its peak RSS (VmHWM) after one "compare" call (3 bridges + the LLM alone);
+- one evaluation run: `python -m eval run --model <fused> --task xnli --limit 50 ...`: its peak RSS.
+
+Peak RSS = max(VmHWM of the process tree while it runs, ru_maxrss from wait4). Bars: peak RSS <= 2.5 GB (both);
+start-up to ready <= 20 s.
+
+    .venv/bin/python bench/memory_startup.py                 # pocket
+    .venv/bin/python bench/memory_startup.py --preset tiny --starts 1 --languages en
+"""
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import common
+from common import BENCHDATA, REPO, header, parser, setup, table, verdicts
+
+RSS_BAR_GB, READY_BAR_S = 2.5, 20.0
+FAMILIES = ("nli", "news", "sentiment")
+STRATEGIES = ("last", "global-softmax", "transformer-softmax")
+GB = 1e9
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tree(pid: int) -> list[int]:
+    """pid and all its descendants."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def hwm_bytes(pid: int) -> int:
+    """Sum of VmHWM (peak resident set) over the process tree."""
+    total = 0
+    for p in tree(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+class Child:
+    """A subprocess whose peak RSS is tracked by polling /proc and by wait4."""
+
+    def __init__(self, cmd, env=None):
+        self.log = tempfile.TemporaryFile()
+        self.t0 = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
+        self.peak = 0
+
+    def poll_peak(self):
+        if self.proc.returncode is None:
+            self.peak = max(self.peak, hwm_bytes(self.proc.pid))
+
+    def running(self) -> bool:
+        """Reaps the child with wait4 (not Popen.poll) so that its ru_maxrss is read."""
+        if self.proc.returncode is None:
+            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                self.peak = max(self.peak, usage.ru_maxrss * 1024)
+        return self.proc.returncode is None
+
+    def wait(self, stop: bool = False, timeout: float = 60) -> int:
+        if stop and self.running():
+            os.killpg(self.proc.pid, signal.SIGINT)
+        deadline = time.time() + timeout
+        while self.running():
+            self.poll_peak()
+            if time.time() > deadline:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                deadline = time.time() + 30
+            time.sleep(0.05)
+        return self.proc.returncode
+
+    def output(self, tail: int = 3000) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-tail:]
+
+
+def prepare_checkpoints(preset: str, given: str | None, tmp: Path) -> tuple[Path, str]:
+    """A checkpoints dir with all 9 <preset>-<family>-<strategy> bridges: the given one, checkpoints/ when it has
+    them all, else a temp dir with the trained ones that exist plus untrained bridges for the missing ones."""
+    if given:
+        return Path(given), f"{given} (given)"
+    names = [f"{preset}-{f}-{s}" for f in FAMILIES for s in STRATEGIES]
+    real = REPO / "checkpoints"
+    have = [n for n in names if (real / n / "bridge.safetensors").is_file()]
+    if len(have) == len(names):
+        return real, f"{real} (9 trained bridges)"
+    import torch
+
+    from fusion import FusedModel, preset_config
+    out = tmp / "checkpoints"
+    out.mkdir()
+    base = None
+    for n in names:
+        if n in have:
+            shutil.copytree(real / n, out / n)
+            continue
+        strategy = n.split("-", 2)[2]
+        if base is None:
+            base = FusedModel.from_preset(preset, strategy=strategy, device="cpu", dtype=torch.float32)
+        model = FusedModel(preset_config(preset, strategy=strategy), base.encoder, base.encoder_tokenizer,
+                           base.llm, base.llm_tokenizer)
+        model.save_pretrained(out / n)
+    del base
+    return out, f"temp dir: {len(have)} trained bridges from checkpoints/ + {len(names) - len(have)} untrained"
+
+
+def start_app(preset: str, ckpts: Path, results: Path, compare: bool, timeout: float) -> dict:
+    port = free_port()
+    cmd = [sys.executable, "app.py", "--preset", preset, "--checkpoints-dir", str(ckpts), "--results-dir",
+           str(results), "--port", str(port), "--host", "127.0.0.1", "--device", "cpu"]
+    child = Child(cmd, env=dict(os.environ, GRADIO_ANALYTICS_ENABLED="False"))
+    ready = None
+    while time.perf_counter() - child.t0 < timeout and child.running():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                if r.status == 200:
+                    ready = time.perf_counter() - child.t0
+                    break
+        except OSError:
+            pass
+        child.poll_peak()
+        time.sleep(0.05)
+    if ready is None:
+        child.wait(stop=True)
+        raise SystemExit(f"error: the app did not answer on port {port} within {timeout:.0f} s "
+                         f"(exit {child.proc.returncode}):\n{child.output()}")
+    child.poll_peak()
+    at_ready = child.peak
+    called = None
+    if compare:
+        try:
+            from gradio_client import Client
+            client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+            t = time.perf_counter()
+            client.predict("nli", "", "The cat sat on the mat all afternoon.", "An animal is resting.",
+                           api_name="/compare")
+            called = time.perf_counter() - t
+        except Exception as e:  # the app's API is another module's: report, do not fail the measurement
+            called = f"compare call failed: {type(e).__name__}: {str(e)[:200]}"
+        child.poll_peak()
+    child.wait(stop=True)
+    return dict(ready=ready, rss_at_ready=at_ready, peak=child.peak, compare=called)
+
+
+def eval_run(model: str, strategy: str | None, languages: list[str], limit: int, tmp: Path) -> dict:
+    out = tmp / f"eval-{time.time_ns()}"
+    cmd = [sys.executable, "-m", "eval", "run", "--model", model, "--task", "xnli", "--languages", *languages,
+           "--limit", str(limit), "--data-dir", str(BENCHDATA), "--output", str(out), "--no-progress"]
+    if strategy:
+        cmd += ["--strategy", strategy]
+    child = Child(cmd, env=dict(os.environ, CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", "")))
+    while child.running():
+        child.poll_peak()
+        time.sleep(0.1)
+    code = child.wait()
+    seconds = time.perf_counter() - child.t0
+    if code != 0:
+        raise SystemExit(f"error: `{' '.join(cmd)}` failed ({code}):\n{child.output()}")
+    return dict(peak=child.peak, seconds=seconds, cmd=" ".join(cmd[1:]))
+
+
+def main():
+    p = parser(__doc__.split("\n\n")[0])
+    p.add_argument("--starts", type=int, default=3, help="timed app starts")
+    p.add_argument("--warm-starts", type=int, default=1, help="untimed app starts first, to warm the caches")
+    p.add_argument("--checkpoints-dir", help="default: checkpoints/ if it holds all 9 bridges of the preset")
+    p.add_argument("--languages", nargs="+", default=["en", "hi", "sw"], help="eval run languages")
+    p.add_argument("--limit", type=int, default=50, help="eval run: examples per language")
+    p.add_argument("--timeout", type=float, default=180, help="seconds to wait for the app")
+    args = p.parse_args()
+    device = setup(args)
+    if args.device != "cpu":
+        raise SystemExit("error: this script measures the CPU app and eval run (--device cpu)")
+    header(f"Memory and start-up ({args.preset})", device)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        ckpts, what = prepare_checkpoints(args.preset, args.checkpoints_dir, tmp)
+        print(f"app checkpoints: {what}", flush=True)
+        results = REPO / "results" if (REPO / "results").is_dir() else tmp / "results"
+        results.mkdir(exist_ok=True)
+        for _ in range(args.warm_starts):  # warm the caches (page cache, .pyc, the dequantized pocket weights)
+            start_app(args.preset, ckpts, results, compare=False, timeout=args.timeout)
+        starts = []
+        for i in range(args.starts):
+            starts.append(start_app(args.preset, ckpts, results, compare=(i == 0), timeout=args.timeout))
+            print(f"app start {i + 1}: ready in {starts[-1]['ready']:.1f} s, peak RSS "
+                  f"{starts[-1]['peak'] / GB:.2f} GB", flush=True)
+        fused = REPO / "checkpoints" / f"{args.preset}-nli-transformer-softmax"
+        model, strategy = (str(fused), None) if (fused / "bridge.safetensors").is_file() else \
+            (args.preset, "transformer-softmax")
+        ev = eval_run(model, strategy, args.languages, args.limit, tmp)
+        print(f"eval run: {ev['seconds']:.1f} s, peak RSS {ev['peak'] / GB:.2f} GB", flush=True)
+
+    ready = statistics.median(s["ready"] for s in starts)
+    app_peak = max(s["peak"] for s in starts)
+    call = starts[0]["compare"]
+    call = call if isinstance(call, str) else f"one compare call: {call:.1f} s"
+    print()
+    print(table([
+        ["app: start to HTTP ready (median, warm caches)", f"{ready:.1f} s",
+         f"starts: {[round(s['ready'], 1) for s in starts]}"],
+        ["app: RSS at ready (max over starts)", f"{max(s['rss_at_ready'] for s in starts) / GB:.2f} GB", ""],
+        ["app: peak RSS (max over starts)", f"{app_peak / GB:.2f} GB", call],
+        ["eval run: peak RSS", f"{ev['peak'] / GB:.2f} GB", f"`{ev['cmd']}` ({ev['seconds']:.0f} s)"],
+    ], ["what", "value", "detail"]))
+    print()
+    raise SystemExit(verdicts([
+        ("eval run peak RSS (GB)", ev["peak"] / GB, RSS_BAR_GB, False, " GB"),
+        ("app peak RSS (GB)", app_peak / GB, RSS_BAR_GB, False, " GB"),
+        ("app start-up to ready (s)", ready, READY_BAR_S, False, " s"),
+    ]))
+
+
+if __name__ == "__main__":
+    main()
