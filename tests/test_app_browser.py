@@ -1,0 +1,94 @@
+"""The app in a real browser (Debian's chromium driven by Playwright): a Sinhala prediction with its weight views,
+the NLI boxes after an example click, and an HTML payload that must show as text without running."""
+from pathlib import Path
+
+import pytest
+
+import app
+from layerbridge_app.registry import load_registry
+from layerbridge_app.settings import load_settings
+from layerbridge_app.testing import launch, save_untrained_checkpoints
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+SINHALA = "ශ්‍රී ලංකා ක්‍රිකට් කණ්ඩායම අද පැවති තරගයේදී ඉන්දියාවට එරෙහිව කඩුළු හතකින් ජය ගත්තේය."
+PAYLOAD = '<img src=x onerror="window.__xss=1;alert(1)"><script>window.__xss=2</script>'
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason="no /usr/bin/chromium (bash run.sh test installs "
+                                                                  "it with apt-get install chromium)")
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    ckpts = save_untrained_checkpoints(tmp_path_factory.mktemp("ckpts"), "tiny")
+    settings = load_settings(preset="tiny", checkpoints_dir=str(ckpts),
+                             results_dir=str(tmp_path_factory.mktemp("results")))
+    demo = app.build_demo(load_registry(ckpts, "tiny", device="cpu"), settings)
+    yield launch(demo)
+    demo.close()
+
+
+@pytest.fixture
+def page(url):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.dialogs = []
+        page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+        page.goto(url, wait_until="networkidle")
+        yield page
+        browser.close()
+
+
+def classify(page, text):
+    box = page.get_by_role("textbox", name="Text").filter(visible=True).first
+    box.fill(text)
+    page.get_by_role("button", name="Classify").click()
+
+
+def test_sinhala_prediction_and_weight_views(page, tmp_path):
+    classify(page, SINHALA)
+    page.locator("#lb-token-weights table").wait_for(timeout=30_000)
+    label = page.locator("#lb-prediction").inner_text()
+    assert any(c in label for c in ("Business", "Political", "Entertainment", "Sports", "Science")) and "%" in label
+    assert page.locator("#lb-layer-weights .lb-bar").count() == 4          # the tiny encoder's layers
+    assert page.locator("#lb-token-weights tbody tr").count() > 5
+    assert "Sinhala" in page.get_by_text("Language (from the script)").inner_text()
+    page.screenshot(path=str(tmp_path / "predict.png"), full_page=True)
+    assert (tmp_path / "predict.png").stat().st_size > 10_000
+
+
+def test_nli_boxes_stay_visible_after_an_example(page):
+    page.get_by_label("Task").filter(visible=True).first.click()
+    page.get_by_role("option", name="Natural language inference (premise / hypothesis)").click()
+    page.get_by_text("Tamil: அவர்").filter(visible=True).first.click()
+    premise = page.get_by_role("textbox", name="Premise").filter(visible=True).first
+    premise.wait_for(timeout=10_000)
+    assert "பேருந்தில்" in premise.input_value()
+    assert page.get_by_role("textbox", name="Text").filter(visible=True).count() == 0
+    page.get_by_role("button", name="Classify").click()
+    page.locator("#lb-token-weights table").wait_for(timeout=30_000)
+    assert any(c in page.locator("#lb-prediction").inner_text() for c in ("Entailment", "Neutral", "Contradiction"))
+
+
+def test_html_payload_shows_as_text_and_never_runs(page, tmp_path):
+    classify(page, PAYLOAD)
+    page.locator("#lb-token-weights table").wait_for(timeout=30_000)
+    assert PAYLOAD in page.locator("#lb-token-weights .lb-prompt").inner_text()  # shown as text
+    page.get_by_text("Details (JSON)").first.click()
+    page.get_by_text("onerror", exact=False).filter(visible=True).first.wait_for(timeout=10_000)
+    page.wait_for_timeout(500)
+    assert page.dialogs == []
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("img[src='x']").count() == 0
+    # the Compare tab renders the same input in four more places
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_role("textbox", name="Text").filter(visible=True).first.fill(PAYLOAD)
+    page.get_by_role("button", name="Compare all").click()
+    page.get_by_text("LLM reads the prompt text itself").wait_for(timeout=30_000)
+    assert PAYLOAD in page.locator(".lb-prompt").filter(visible=True).first.inner_text()
+    page.wait_for_timeout(500)
+    assert page.dialogs == [] and page.evaluate("window.__xss") is None
+    page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
