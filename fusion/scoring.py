@@ -1,6 +1,6 @@
 """Scoring choices after a prompt given as input embeddings: the prompt runs ONCE, every choice reuses its KV
-cache, and LM-head logits are computed only at the positions being scored (Gemma's 262k-word head is ~45% of a
-forward pass). Shared by the fused model and the plain-LLM baseline."""
+cache, and LM-head logits are computed only at the positions being scored, in one matmul (Gemma's 262k-word head
+is ~45% of a forward pass). Shared by the fused model and the plain-LLM baseline."""
 import torch
 import torch.nn.functional as F
 
@@ -21,40 +21,58 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(-1) - 1).clamp(min=0)
 
 
+def lm_head_logits(llm, hidden: torch.Tensor) -> torch.Tensor:
+    """The causal LM's head on final hidden states [N, D] -> logits [N, V] (with Gemma-2-style soft-capping when
+    the config has it), i.e. what llm(...).logits gives at those positions."""
+    logits = llm.get_output_embeddings()(hidden)
+    cap = getattr(llm.config, "final_logit_softcapping", None)
+    if cap is not None:
+        logits = torch.tanh(logits / cap) * cap
+    return logits
+
+
 @torch.no_grad()
 def score_choices(llm, embeds: torch.Tensor, mask: torch.Tensor, choice_ids: list[list[int]]):
     """Log-likelihood of each choice's tokens after each prompt.
 
     embeds [B, P, D] left-padded prompt embeddings, mask [B, P]; choice_ids: C lists of token ids.
     Returns (loglik_sum [B, C], token_counts [C]) in float32.
+
+    Pass 1: the backbone (no LM head) over the prompts. Pass 2, only for choices of more than one token: their
+    tokens after the prompt's KV cache. Then ONE LM-head matmul over exactly the scored positions (the last prompt
+    position + every choice position that predicts a real token): the head's 262k x D weight is read once.
     """
     B, P = mask.shape
-    C = len(choice_ids)
-    lengths = torch.tensor([len(c) for c in choice_ids], device=mask.device)
-    Lc = int(lengths.max())
-    ids = torch.zeros(C, Lc, dtype=torch.long, device=mask.device)          # [C, Lc], right-padded
-    for c, toks in enumerate(choice_ids):
-        ids[c, :len(toks)] = torch.tensor(toks, device=mask.device)
-    cmask = (torch.arange(Lc, device=mask.device)[None] < lengths[:, None]).long()  # [C, Lc]
-
-    out = llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions(mask),
-              use_cache=Lc > 1, logits_to_keep=1)
-    first = F.log_softmax(out.logits[:, -1].float(), dim=-1)                # [B, V]: predicts each choice's 1st token
-    scores = first[:, ids[:, 0]]                                            # [B, C]
-    if Lc == 1:
-        return scores, lengths
-
-    cache = out.past_key_values
-    cache.batch_repeat_interleave(C)                                        # [B * C, ...]: one copy per choice
-    step_ids = ids[:, :-1].repeat(B, 1)                                     # [B*C, Lc-1]: the last token predicts nothing
-    full_mask = torch.cat([mask.repeat_interleave(C, 0), cmask[:, :-1].repeat(B, 1)], dim=1)
-    step_pos = mask.sum(1).repeat_interleave(C)[:, None] + torch.arange(Lc - 1, device=mask.device)[None]
-    out = llm(input_ids=step_ids, attention_mask=full_mask, position_ids=step_pos, past_key_values=cache,
-              use_cache=False)
-    logp = F.log_softmax(out.logits.float(), dim=-1)                        # [B*C, Lc-1, V]
-    rest = logp.gather(-1, ids[:, 1:].repeat(B, 1)[..., None])[..., 0]      # [B*C, Lc-1]
-    rest = (rest * cmask[:, 1:].repeat(B, 1)).sum(-1).view(B, C)
-    return scores + rest, lengths
+    dev = mask.device
+    lengths = torch.tensor([len(c) for c in choice_ids], device=dev)
+    first_ids = torch.tensor([c[0] for c in choice_ids], device=dev)       # [C]
+    multi = [c for c, toks in enumerate(choice_ids) if len(toks) > 1]       # choices that need pass 2
+    backbone = llm.base_model
+    out = backbone(inputs_embeds=embeds, attention_mask=mask, position_ids=positions(mask), use_cache=bool(multi))
+    hidden = [out.last_hidden_state[:, -1]]                                 # [B, D]: predicts every first token
+    if multi:
+        M, Lm = len(multi), max(len(choice_ids[c]) for c in multi)
+        ids = torch.zeros(M, Lm, dtype=torch.long, device=dev)              # [M, Lm], right-padded
+        for j, c in enumerate(multi):
+            ids[j, :len(choice_ids[c])] = torch.tensor(choice_ids[c], device=dev)
+        cmask = (torch.arange(Lm, device=dev)[None] < lengths[multi][:, None]).long()  # [M, Lm]
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(M)                                    # [B * M, ...]: one copy per choice
+        step_ids = ids[:, :-1].repeat(B, 1)                                 # [B*M, Lm-1]: the last predicts nothing
+        full_mask = torch.cat([mask.repeat_interleave(M, 0), cmask[:, :-1].repeat(B, 1)], dim=1)
+        step_pos = mask.sum(1).repeat_interleave(M)[:, None] + torch.arange(Lm - 1, device=dev)[None]
+        out = backbone(input_ids=step_ids, attention_mask=full_mask, position_ids=step_pos, past_key_values=cache,
+                       use_cache=False)
+        scored = cmask[:, 1:].repeat(B, 1).bool()                           # [B*M, Lm-1]: predicts a real token
+        hidden.append(out.last_hidden_state[scored])                        # [K, D]
+    logp = F.log_softmax(lm_head_logits(llm, torch.cat(hidden)).float(), dim=-1)  # [B + K, V]
+    scores = logp[:B][:, first_ids]                                         # [B, C]
+    if multi:
+        targets = ids[:, 1:].repeat(B, 1)[scored]                           # [K]
+        per_token = logp[B:].gather(-1, targets[:, None])[:, 0]             # [K]
+        rest = torch.zeros(scored.shape, device=dev).masked_scatter(scored, per_token)  # [B*M, Lm-1]
+        scores[:, multi] += rest.sum(-1).view(B, M)                         # [B, M]
+    return scores, lengths
 
 
 def choice_summary(loglik: torch.Tensor, counts: torch.Tensor, choices: list[str]) -> list[dict]:
