@@ -15,6 +15,7 @@ import yaml
 import app
 from eval.results import SCHEMA, write_json_atomic
 from eval.tasks import get_task
+from fusion.errors import ConfigError, InputError
 from layerbridge_app import views
 from layerbridge_app.registry import find_checkpoints, load_registry
 from layerbridge_app.settings import ROOT, load_settings
@@ -113,8 +114,8 @@ def test_spaces_yaml_agrees_with_readme_and_requirements():
     assert meta["sdk"] == settings.space["sdk"] == "gradio"
     assert str(meta["sdk_version"]) == str(settings.space["sdk_version"]) == required["gradio"]
     assert meta["app_file"] == settings.space["app_file"] and (ROOT / meta["app_file"]).is_file()
-    assert str(meta["python_version"]) == str(settings.space["python_version"]) == \
-        f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert str(meta["python_version"]) == str(settings.space["python_version"])
+    assert re.fullmatch(r"3\.\d+", str(meta["python_version"]))  # quoted in YAML: 3.10 must not become 3.1
     assert {"intfloat/multilingual-e5-small", "google/gemma-3-270m"} <= set(meta["models"])
     assert len(meta["short_description"]) <= 60 and meta["title"] and meta["license"]
     assert "pyyaml" in required and "gradio-client" in required
@@ -127,7 +128,7 @@ def test_spaces_yaml_agrees_with_readme_and_requirements():
 
 def test_settings_refuse_unknown_keys(tmp_path):
     (tmp_path / "s.yaml").write_text("presett: tiny\n")
-    with pytest.raises(app.LayerBridgeError, match="unknown settings"):
+    with pytest.raises(ConfigError, match="unknown settings"):
         load_settings(tmp_path / "s.yaml")
 
 
@@ -146,6 +147,22 @@ def test_gpu_decorator_is_a_no_op_without_spaces_and_uses_spaces_gpu_with_it(mon
     fake = types.SimpleNamespace(GPU=lambda duration: (calls.append(duration), lambda fn: ("wrapped", fn))[1])
     monkeypatch.setitem(sys.modules, "spaces", fake)
     assert app.gpu(f) == ("wrapped", f) and calls == [load_settings().zerogpu_duration]
+
+
+def test_errors_become_messages_without_internals():
+    import gradio as gr
+
+    def bad_input():
+        raise InputError("give at least one choice")
+
+    def bug():
+        raise RuntimeError("/secret/path internals")
+
+    with pytest.raises(gr.Error, match="give at least one choice"):
+        app.user_errors(bad_input)()
+    with pytest.raises(gr.Error) as e:
+        app.user_errors(bug)()
+    assert "RuntimeError" in e.value.message and "secret" not in e.value.message
 
 
 # ---------------------------------------------------------------- text and views
