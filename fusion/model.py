@@ -189,7 +189,7 @@ class FusedModel(nn.Module):
     def encode(self, texts: list[str]) -> EncoderBatch:
         texts = [self.config.encoder_text_prefix + t for t in check_texts(texts)]
         limit = self.config.max_encoder_length
-        full_lengths = [len(ids) for ids in self.encoder_tokenizer(texts, add_special_tokens=True)["input_ids"]]
+        full_lengths = [len(ids) for ids in self.encoder_tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]]
         batch = self.encoder_tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
         return EncoderBatch(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device),
                             [n > limit for n in full_lengths])
