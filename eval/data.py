@@ -90,7 +90,29 @@ def load_test(task: Task, lang: str, data_dir=None, limit: int | None = None) ->
         rows = load_hub(task.hub, task, lang)
     for i, row in enumerate(rows):
         row.setdefault("id", f"{task.name}-{lang}-{i}")
-    return rows[:limit] if limit else rows
+    return stratified_sample(rows, limit)
+
+
+def stratified_sample(rows: list[dict], limit: int | None, seed: int = 0) -> list[dict]:
+    """`limit` rows, the classes as balanced as the data allow, chosen with a fixed seed, kept in file order.
+    (The shared files are sorted by label: their first N rows would be a single class.)"""
+    if not limit or limit >= len(rows):
+        return rows
+    rng = random.Random(seed)
+    by_label: dict = {}
+    for i, row in enumerate(rows):
+        by_label.setdefault(row["label"], []).append(i)
+    queues = []
+    for label in sorted(by_label):
+        idx = by_label[label][:]
+        rng.shuffle(idx)
+        queues.append(idx)
+    chosen: list[int] = []
+    while len(chosen) < limit:
+        for q in queues:
+            if q and len(chosen) < limit:
+                chosen.append(q.pop())
+    return [rows[i] for i in sorted(chosen)]
 
 
 def load_train(task: Task, train_file=None, data_dir=None, hub_id: str | None = None) -> list[dict]:

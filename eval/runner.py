@@ -40,7 +40,7 @@ from fusion.backbones import fingerprint
 from fusion.errors import ConfigError, DataError
 
 from .alignment import alignment_scores, load_parallel
-from .data import load_test
+from .data import load_test, stratified_sample
 from .metrics import classification_metrics
 from .results import SCHEMA, write_json_atomic
 from .tasks import AlignmentTask, Task, get_any_task
@@ -130,7 +130,7 @@ def load_examples(task: Task, languages, data_dir, limit) -> tuple[list[dict], d
         rows = load_test(task, lang, data_dir=data_dir)
         available[lang] = len(rows)
         seen = set()
-        for row in rows[:limit] if limit else rows:
+        for row in stratified_sample(rows, limit):
             if not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool):
                 raise DataError(f"task {task.name}/{lang}: id {row['id']!r} is not a string or integer")
             if str(row["id"]) in seen:
@@ -278,7 +278,7 @@ def sample_note(task: Task, data_dir, limit, available: dict, effective: dict) -
     avail = f"{lo}" if lo == hi else f"{lo}-{hi}"
     where = (f"{Path(data_dir) / (task.local_test.get('*') or next(iter(task.local_test.values())))}" if data_dir
              else f"the hub ({task.hub.path}, split {task.hub.split})")
-    taken = f"first {limit} of {avail}" if limit and any(effective[l] < available[l] for l in available) \
+    taken = f"a class-balanced sample (seed 0) of {limit} of {avail}" if limit and any(effective[l] < available[l] for l in available) \
         else f"all {avail}"
     return f"{taken} examples per language of the {task.name} test data in {where}" + \
         (" (a sample of the test set, not the full test set)" if data_dir or limit else "")

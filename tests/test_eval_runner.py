@@ -106,8 +106,15 @@ def test_limit_and_api_without_files(checkpoint, data_dir, reference):
                  batch_size=3)
     assert r["task"] == "xnli" and r["results"]["hi"]["n"] == 5 and r["results"]["hi"]["acc_ci95,none"] is None
     assert r["n_samples"]["hi"]["effective"] == 5 and r["n_samples"]["hi"]["available"] == 14
-    assert "first 5 of 14" in r["sample_note"]
-    ref = [p for p in reference[2] if p["lang"] == "hi"][:5]
+    assert "class-balanced sample (seed 0) of 5 of 14" in r["sample_note"]
+    from eval.data import load_test, stratified_sample
+    from eval.tasks import get_task
+    hi_rows = load_test(get_task("xnli"), "hi", data_dir=data_dir)
+    sample = stratified_sample(hi_rows, 5)
+    assert sorted(r_["label"] for r_ in sample) in ([0, 0, 1, 1, 2], [0, 1, 1, 2, 2], [0, 0, 1, 2, 2])
+    ids = {r_["id"] for r_ in sample}
+    ref = [p for p in reference[2] if p["lang"] == "hi" and p["id"] in ids]
+    assert len(ref) == 5
     assert r["results"]["hi"]["acc,none"] == pytest.approx(sum(p["correct"] for p in ref) / 5)
 
 

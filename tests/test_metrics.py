@@ -67,3 +67,13 @@ def test_no_bootstrap_gives_no_interval():
     r = classification_metrics({"en": (Y_TRUE, Y_PRED)}, range(3), n_boot=0)
     assert r["en"]["acc_ci95,none"] is None and r["average"]["f1_macro_ci95,none"] is None
     assert r["average"]["acc,none"] == pytest.approx(0.5)
+
+
+def test_stratified_sample_balances_label_sorted_files():
+    from eval.data import stratified_sample
+    rows = [{"id": i, "label": i // 100} for i in range(500)]   # sorted by label, like the shared files
+    sample = stratified_sample(rows, 50)
+    assert [sum(r["label"] == c for r in sample) for c in range(5)] == [10] * 5
+    assert [r["id"] for r in sample] == sorted(r["id"] for r in sample)          # file order kept
+    assert sample == stratified_sample(rows, 50)                                  # deterministic
+    assert stratified_sample(rows, None) == rows and stratified_sample(rows, 900) == rows
