@@ -22,13 +22,51 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
 
 
 def lm_head_logits(llm, hidden: torch.Tensor) -> torch.Tensor:
-    """The causal LM's head on final hidden states [N, D] -> logits [N, V] (with Gemma-2-style soft-capping when
-    the config has it), i.e. what llm(...).logits gives at those positions."""
+    """The causal LM's head on final hidden states [N, D] -> logits [N, V], with the output scalings that
+    transformers' causal LMs apply after the head (Gemma soft-capping, Cohere logit_scale, Granite logits_scaling).
+    `fast_head_ok` checks once per model that this reproduces llm(...).logits."""
     logits = llm.get_output_embeddings()(hidden)
-    cap = getattr(llm.config, "final_logit_softcapping", None)
+    cfg = llm.config
+    if getattr(cfg, "logit_scale", None) is not None:
+        logits = logits * cfg.logit_scale
+    if getattr(cfg, "logits_scaling", None) is not None:
+        logits = logits / cfg.logits_scaling
+    cap = getattr(cfg, "final_logit_softcapping", None)
     if cap is not None:
         logits = torch.tanh(logits / cap) * cap
     return logits
+
+
+@torch.no_grad()
+def fast_head_ok(llm) -> bool:
+    """True when llm.base_model + lm_head_logits give llm(...).logits for this model (checked once, cached)."""
+    ok = getattr(llm, "_layerbridge_fast_head", None)
+    if ok is None:
+        ids = torch.tensor([[1, 2, 3]], device=llm.get_input_embeddings().weight.device)
+        try:
+            base = llm.base_model
+            hidden = base(input_ids=ids).last_hidden_state[0]
+            ok = base is not llm and torch.allclose(lm_head_logits(llm, hidden).float(),
+                                                    llm(input_ids=ids).logits[0].float(), rtol=1e-3, atol=1e-3)
+        except (AttributeError, TypeError, RuntimeError):
+            ok = False
+        llm._layerbridge_fast_head = bool(ok)
+    return llm._layerbridge_fast_head
+
+
+@torch.no_grad()
+def score_choices_per_forward(llm, embeds: torch.Tensor, mask: torch.Tensor, choice_ids: list[list[int]]):
+    """Fallback for an LLM whose head the fast path cannot reproduce: one forward per choice over [prompt; choice]
+    through the model's own head, logits only at the scored positions. Same result, more compute."""
+    emb = llm.get_input_embeddings()
+    scores = []
+    for toks in choice_ids:
+        ids = torch.tensor(toks, device=mask.device)[None].expand(mask.shape[0], -1)    # [B, Lc]
+        full_mask = torch.cat([mask, torch.ones_like(ids)], 1)
+        logits = llm(inputs_embeds=torch.cat([embeds, emb(ids)], 1), attention_mask=full_mask,
+                     position_ids=positions(full_mask), logits_to_keep=len(toks) + 1).logits[:, :-1]
+        scores.append(F.log_softmax(logits.float(), -1).gather(-1, ids[..., None])[..., 0].sum(-1))  # [B]
+    return torch.stack(scores, 1), torch.tensor([len(c) for c in choice_ids], device=mask.device)
 
 
 @torch.no_grad()
@@ -42,6 +80,8 @@ def score_choices(llm, embeds: torch.Tensor, mask: torch.Tensor, choice_ids: lis
     tokens after the prompt's KV cache. Then ONE LM-head matmul over exactly the scored positions (the last prompt
     position + every choice position that predicts a real token): the head's 262k x D weight is read once.
     """
+    if not fast_head_ok(llm):
+        return score_choices_per_forward(llm, embeds, mask, choice_ids)
     B, P = mask.shape
     dev = mask.device
     lengths = torch.tensor([len(c) for c in choice_ids], device=dev)

@@ -211,3 +211,18 @@ def test_local_directories_load_through_the_auto_classes(tmp_path):
     llm.config.save_pretrained(tmp_path / "pickled")
     with pytest.raises(BackboneUnavailableError, match="safetensors"):
         FusedModel.from_config(FusionConfig(encoder="tiny-mt5-encoder", llm=str(tmp_path / "pickled")), device="cpu")
+
+
+def test_scoring_falls_back_when_the_head_has_an_unknown_scaling():
+    """The fast path applies the LM head itself; for a model whose head it cannot reproduce (here: a config
+    attribute that lm_head_logits honours but Llama's forward ignores) scoring falls back to the model's own
+    forward and still equals the naive computation."""
+    from fusion.scoring import fast_head_ok
+    model = tiny("global-softmax", llm="tiny-llama")
+    assert fast_head_ok(model.llm)
+    model = tiny("global-softmax", llm="tiny-llama")
+    model.llm.config.logits_scaling = 4.0
+    assert not fast_head_ok(model.llm)
+    out = model.classify(TEXTS[:2], CHOICES)
+    for text, o in zip(TEXTS[:2], out):
+        assert o["loglik"] == pytest.approx(naive_logliks(model, text, CHOICES), rel=1e-6, abs=1e-5)

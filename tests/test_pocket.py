@@ -21,6 +21,8 @@ def test_pocket_loads_offline(pocket_model):
     assert pocket_model.config.num_encoder_layers == 12 and pocket_model.config.encoder_hidden_size == 384
     assert pocket_model.config.llm_hidden_size == 640
     assert pocket_model.llm.config.num_hidden_layers == 18
+    from fusion.scoring import fast_head_ok
+    assert fast_head_ok(pocket_model.llm)  # Gemma's head is reproduced: classify takes the shared-prefix path
 
 
 @pytest.mark.parametrize("lang", ["si", "ta", "bn"])
