@@ -6,7 +6,6 @@ every hidden state 0..L (0 = embeddings) and for the fused representation, so on
 language-neutral meaning and what the fusion picks. The candidate pool is the N sentences evaluated, so scores
 fall as N grows: compare runs with the same --limit.
 """
-import json
 from pathlib import Path
 
 import torch
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 
 from fusion.errors import DataError
 
+from .data import iter_jsonl
 from .tasks import AlignmentTask
 
 
@@ -24,23 +24,9 @@ def load_parallel(task: AlignmentTask, data_dir, languages: list[str]) -> list[d
         raise DataError(f"task {task.name} reads local parallel sentences: pass --data-dir (a folder holding "
                         f"{task.local_file})")
     path = Path(data_dir) / task.local_file
-    if not path.is_file():
-        raise DataError(f"data file {path} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not UTF-8 text (byte {e.start}): save it as UTF-8 JSON Lines") from e
     need = ["id", task.source, *languages]
     rows, seen = [], set()
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{n} is not valid JSON ({e.msg}); expected one JSON object per line") from e
-        if not isinstance(row, dict):
-            raise DataError(f"{path}:{n} is not a JSON object")
+    for n, row in iter_jsonl(path):
         missing = [f for f in need if f not in row]
         if missing:
             raise DataError(f"{path}:{n}: missing field(s) {', '.join(missing)} (task {task.name} needs "

@@ -10,8 +10,9 @@ from fusion.errors import BackboneUnavailableError, DataError
 from .tasks import HubSource, Task
 
 
-def read_jsonl(path, task: Task, lang: str | None = None) -> list[dict]:
-    """Rows of a JSON Lines file, checked against the task: required fields present, labels in range."""
+def iter_jsonl(path):
+    """(line number, JSON object) for each non-blank line of a UTF-8 JSON Lines file; DataError naming file:line
+    for a missing file, another encoding, invalid JSON or a line that is not an object."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file {path} does not exist")
@@ -19,7 +20,6 @@ def read_jsonl(path, task: Task, lang: str | None = None) -> list[dict]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise DataError(f"{path} is not UTF-8 text (byte {e.start}): save it as UTF-8 JSON Lines") from e
-    rows = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -29,9 +29,13 @@ def read_jsonl(path, task: Task, lang: str | None = None) -> list[dict]:
             raise DataError(f"{path}:{n} is not valid JSON ({e.msg}); expected one JSON object per line") from e
         if not isinstance(row, dict):
             raise DataError(f"{path}:{n} is not a JSON object")
-        if lang is not None and "lang" in row and row["lang"] != lang:
-            continue
-        rows.append(check_example(row, task, f"{path}:{n}"))
+        yield n, row
+
+
+def read_jsonl(path, task: Task, lang: str | None = None) -> list[dict]:
+    """Rows of a JSON Lines file, checked against the task: required fields present, labels in range."""
+    rows = [check_example(row, task, f"{path}:{n}") for n, row in iter_jsonl(path)
+            if lang is None or "lang" not in row or row["lang"] == lang]
     if not rows:
         raise DataError(f"{path} has no examples" + (f" for language {lang!r}" if lang else ""))
     return rows
