@@ -110,6 +110,15 @@ PACKAGED_LLMS = {"tiny-gemma3": tiny_gemma3, "tiny-llama": tiny_llama, pocket.GE
 
 def _load_dir(path, causal_lm: bool, dtype: torch.dtype, **hub_kwargs):
     """Load a model + tokenizer with transformers' Auto classes: safetensors only, no remote code."""
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # e.g. BERT's unused pooler is "MISSING": a load report, not an error
+    try:
+        return _load_dir_quiet(path, causal_lm, dtype, **hub_kwargs)
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+
+
+def _load_dir_quiet(path, causal_lm: bool, dtype: torch.dtype, **hub_kwargs):
     common = dict(trust_remote_code=False, **hub_kwargs)
     if causal_lm:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, use_safetensors=True, **common)
