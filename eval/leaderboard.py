@@ -55,6 +55,7 @@ def build_leaderboard(results_dir, metric: str = METRIC) -> pd.DataFrame:
     if df.empty:
         return pd.DataFrame(columns=["model", "kind", "strategy", "encoder", "llm"])
     fixed = ["model", "kind", "strategy", "encoder", "llm"]
+    df[fixed] = df[fixed].astype(object).where(df[fixed].notna(), "-")   # the plain LLM has no strategy/encoder
     tasks = sorted({c.split(" ")[0].split("/")[0] for c in df.columns if c not in fixed})
     ordered = fixed[:]
     for t in tasks:
