@@ -171,7 +171,8 @@ def verdicts(results: list[tuple]) -> int:
 
 
 def xnli_rows(per_language: int | None = 20, languages=None) -> list[dict]:
-    """The first `per_language` rows of each language of the shared XNLI test sample (300 with 20 x 15)."""
+    """`per_language` rows of each language of the shared XNLI test sample as load_test selects them (class-balanced,
+    seeded; the same rows evaluate(limit=...) scores): 300 with 20 x 15."""
     from eval.data import load_test
     from eval.tasks import get_task
     task = get_task("xnli")

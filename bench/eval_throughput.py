@@ -1,4 +1,5 @@
-"""Evaluation throughput on 300 XNLI test examples (the first 20 of each of the 15 languages), measured in ONE run:
+"""Evaluation throughput on 300 XNLI test examples (20 of each of the 15 languages, as load_test selects them),
+measured in ONE run:
 
 - ours: `eval.runner.evaluate(model, "xnli", ...)` (batch 16, shared-prefix scoring) with the plain LLM
   (`PlainLLM.from_name(preset)`) and with a fused model;
@@ -72,10 +73,33 @@ def naive_fused(model, prompts, targets):
 
 # ---------------------------------------------------------------- our evaluation runner
 
+class CallClock:
+    """Seconds spent inside obj.<method> (wrapped on the instance while in use): the model-call share."""
+
+    def __init__(self, obj, method: str):
+        self.obj, self.method, self.seconds = obj, method, 0.0
+
+    def __enter__(self):
+        inner = getattr(self.obj, self.method)
+
+        def wrapped(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - t
+        setattr(self.obj, self.method, wrapped)
+        return self
+
+    def __exit__(self, *exc):
+        delattr(self.obj, self.method)
+
+
 def run_ours(model, languages, per_language, batch_size):
-    """evaluate() as the harness runs it; returns (seconds, accuracy, {(lang, id): predicted index})."""
+    """evaluate() as the harness runs it; returns (seconds, accuracy, {(lang, id): predicted index},
+    seconds inside model.classify)."""
     from eval.runner import evaluate
-    with tempfile.TemporaryDirectory() as out:  # a fresh output dir: nothing to resume from
+    with tempfile.TemporaryDirectory() as out, CallClock(model, "classify") as clock:  # fresh dir: no resuming
         t = time.perf_counter()
         r = evaluate(model, "xnli", languages=languages, data_dir=str(BENCHDATA), limit=per_language,
                      output_dir=out, batch_size=batch_size, progress=False)
@@ -85,7 +109,7 @@ def run_ours(model, languages, per_language, batch_size):
     n = sum(m["n"] for lang, m in r["results"].items() if lang != "average")
     assert n == len(preds), (n, len(preds))
     correct = sum(m["acc,none"] * m["n"] for lang, m in r["results"].items() if lang != "average")
-    return seconds, correct / n, preds
+    return seconds, correct / n, preds, clock.seconds
 
 
 # ---------------------------------------------------------------- lm-evaluation-harness
@@ -119,18 +143,20 @@ def lm_eval_model(checkpoint_dir, device, batch_size):
 
 
 def run_lm_eval(lm, task_dir: Path):
-    """simple_evaluate on the local task; returns (seconds, accuracy, [predicted index per doc], [contexts])."""
+    """simple_evaluate on the local task; returns (seconds, accuracy, [predicted index per doc], [contexts],
+    seconds inside lm.loglikelihood)."""
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
-    t = time.perf_counter()
-    res = simple_evaluate(model=lm, tasks=[TASK_NAME], task_manager=TaskManager(include_path=str(task_dir)),
-                          log_samples=True, bootstrap_iters=0, verbosity="ERROR")
-    seconds = time.perf_counter() - t
+    with CallClock(lm, "loglikelihood") as clock:
+        t = time.perf_counter()
+        res = simple_evaluate(model=lm, tasks=[TASK_NAME], task_manager=TaskManager(include_path=str(task_dir)),
+                              log_samples=True, bootstrap_iters=0, verbosity="ERROR")
+        seconds = time.perf_counter() - t
     samples = sorted(res["samples"][TASK_NAME], key=lambda s: s["doc_id"])
     preds = [max(range(len(s["filtered_resps"])), key=lambda i: s["filtered_resps"][i][0]) for s in samples]
     contexts = [s["arguments"][0][0] if isinstance(s["arguments"], list) else s["arguments"]["gen_args_0"]["arg_0"]
                 for s in samples]
-    return seconds, res["results"][TASK_NAME]["acc,none"], preds, contexts
+    return seconds, res["results"][TASK_NAME]["acc,none"], preds, contexts, clock.seconds
 
 
 def plain_checkpoint_dir(preset: str, plain, tmp: Path) -> Path:
@@ -204,9 +230,10 @@ def main():
                 print(f"round 1: lm_eval: {harness[0]:.1f} s", flush=True)
 
     n = len(rows)
-    eps = {k: n / statistics.median(s for s, _, _ in v) for k, v in ours.items()}
+    eps = {k: n / statistics.median(run[0] for run in v) for k, v in ours.items()}
     naive_eps = {k: len(naive_idx) / naive_time[k] for k in naive_time}
-    h_seconds, h_acc, h_preds, h_contexts = harness
+    h_seconds, h_acc, h_preds, h_contexts, h_model_s = harness
+    ours_model_s = statistics.median(run[3] for run in ours["plain"])
     h_eps = n / h_seconds
     acc = {k: v[0][1] for k, v in ours.items()}
     plain_preds = ours["plain"][0][2]
@@ -225,8 +252,11 @@ def main():
         [f"lm-evaluation-harness {lm_eval.__version__}, plain LLM (HF, batch {args.batch_size})",
          f"{h_eps:.2f}", f"{100 * h_acc:.1f}", n],
     ], ["what", "examples/s", "accuracy %", "examples timed"]))
-    print(f"\nours (median of {args.rounds} rounds): plain {[round(s, 1) for s, _, _ in ours['plain']]} s, fused "
-          f"{[round(s, 1) for s, _, _ in ours['fused']]} s; lm_eval {h_seconds:.1f} s (1 run)")
+    print(f"\nend to end (data, scoring, metrics): ours (median of {args.rounds} rounds) plain "
+          f"{[round(run[0], 1) for run in ours['plain']]} s, fused {[round(run[0], 1) for run in ours['fused']]} s; "
+          f"lm_eval {h_seconds:.1f} s (1 run)")
+    print(f"model calls only (plain): ours {ours_model_s:.1f} s in classify, lm_eval {h_model_s:.1f} s in "
+          f"loglikelihood -> {h_model_s / ours_model_s:.2f}x")
     print(f"lm_eval's contexts equal our prompts: {same_prompts}/{n}; same decisions as lm_eval (plain): "
           f"{agree}/{n}; naive loop's decisions equal ours: plain {naive_agree['plain']}/{len(naive_idx)}, "
           f"fused {naive_agree['fused']}/{len(naive_idx)}")

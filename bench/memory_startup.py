@@ -6,7 +6,8 @@
 - one evaluation run: `python -m eval run --model <fused> --task xnli --limit 50 ...`: its peak RSS.
 
 Peak RSS = max(VmHWM of the process tree while it runs, ru_maxrss from wait4). Bars: peak RSS <= 2.5 GB (both);
-start-up to ready <= 20 s.
+start-up to ready <= 20 s. Also printed: where an evaluation process's memory goes (RSS after each loading stage
+of fresh processes, split into anonymous and file-backed pages).
 
     .venv/bin/python bench/memory_startup.py                 # pocket
     .venv/bin/python bench/memory_startup.py --preset tiny --starts 1 --languages en
@@ -194,6 +195,49 @@ def eval_run(model: str, strategy: str | None, languages: list[str], limit: int,
     return dict(peak=child.peak, seconds=seconds, cmd=" ".join(cmd[1:]))
 
 
+BREAKDOWN = r"""
+import sys, torch
+torch.set_num_threads(2)
+def stage(tag):
+    d = {l.split(":")[0]: int(l.split()[1]) / 1e6 for l in open("/proc/self/status")
+         if l.startswith(("VmRSS", "RssAnon", "RssFile"))}
+    print(f"STAGE {tag}|{d['VmRSS']:.2f}|{d['RssAnon']:.2f}|{d['RssFile']:.2f}", flush=True)
+preset, data_dir, what = sys.argv[1:4]
+import fusion, eval.runner, transformers
+if what == "tokenizers":  # pocket: the two tokenizers alone, in a process of their own
+    from transformers import AutoTokenizer
+    from fusion import pocket
+    stage("imports (torch, transformers, fusion, eval)")
+    llm_tok = AutoTokenizer.from_pretrained(pocket.gemma_checkpoint())
+    stage("+ the LLM's tokenizer alone")
+    enc_tok = AutoTokenizer.from_pretrained(pocket.e5_checkpoint())
+    stage("+ the encoder's tokenizer alone")
+else:
+    from fusion import FusedModel
+    from eval.tasks import get_task
+    from eval.data import load_test
+    model = FusedModel.from_preset(preset, strategy="transformer-softmax", device="cpu", dtype=torch.float32)
+    stage("fused model loaded (weights mmapped, partly paged in)")
+    task = get_task("xnli")
+    rows = load_test(task, "hi", data_dir=data_dir, limit=16)
+    model.classify([task.prompt(r) for r in rows], task.targets, batch_size=16)
+    stage("+ one classify batch of 16 (weights paged in)")
+"""
+
+
+def breakdown(preset: str) -> list[list]:
+    """RSS after each stage of fresh processes (VmRSS = anonymous + file-backed pages)."""
+    rows = []
+    for what in (["tokenizers"] if preset == "pocket" else []) + ["model"]:
+        out = subprocess.run([sys.executable, "-c", BREAKDOWN, preset, str(BENCHDATA), what], cwd=REPO,
+                             capture_output=True, text=True, timeout=600)
+        found = [line[6:].split("|") for line in out.stdout.splitlines() if line.startswith("STAGE ")]
+        if out.returncode != 0 or not found:
+            return rows + [[f"breakdown failed: {out.stderr[-300:]}", "", "", ""]]
+        rows += [[f"{what} process: {tag}", *(f"{float(v):.2f}" for v in vals)] for tag, *vals in found]
+    return rows
+
+
 def main():
     p = parser(__doc__.split("\n\n")[0])
     p.add_argument("--starts", type=int, default=3, help="timed app starts")
@@ -239,6 +283,9 @@ def main():
         ["app: peak RSS (max over starts)", f"{app_peak / GB:.2f} GB", call],
         ["eval run: peak RSS", f"{ev['peak'] / GB:.2f} GB", f"`{ev['cmd']}` ({ev['seconds']:.0f} s)"],
     ], ["what", "value", "detail"]))
+    print("\nWhere an evaluation process's memory goes (a fresh process, RSS in GB after each stage; file = the "
+          "mmapped safetensors weights and shared libraries):")
+    print(table(breakdown(args.preset), ["stage", "RSS", "anonymous", "file-backed"]))
     print()
     raise SystemExit(verdicts([
         ("eval run peak RSS (GB)", ev["peak"] / GB, RSS_BAR_GB, False, " GB"),

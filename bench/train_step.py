@@ -53,7 +53,8 @@ def main():
         mask = torch.cat([prompt.mask, tmask], 1)
         P, Tt = prompt.mask.shape[1], ids.shape[1]
         leaf = torch.nn.Parameter(embeds.detach().clone())
-        floors.append(dict(embeds=leaf, mask=mask, pos=positions(mask), keep=torch.arange(P - 1, P + Tt - 1, device=device),
+        keep = torch.arange(P - 1, P + Tt - 1, device=device)
+        floors.append(dict(embeds=leaf, mask=mask, pos=positions(mask), keep=keep,
                            labels=ids.masked_fill(tmask == 0, -100), opt=torch.optim.AdamW([leaf], lr=1e-4),
                            shape=tuple(embeds.shape)))
     print("LLM input per batch [B, P + T, D]: " + ", ".join(str(f["shape"]) for f in floors))
