@@ -113,7 +113,7 @@ def test_shared_prefix_scoring_equals_naive_forward_per_choice(encoder, llm):
     model = tiny("transformer-softmax", encoder=encoder, llm=llm)
     # the long text makes the prompt longer than tiny-gemma3's sliding window (16)
     texts = TEXTS + ["a much longer sentence that goes past the sliding attention window of the tiny model"]
-    choices = CHOICES + [" x"]
+    choices = CHOICES + [" x", "y"]  # "y" is one token: single- and multi-token choices mixed
     fast = model.classify(texts, choices)
     for text, f in zip(texts, fast):
         slow = naive_logliks(model, text, choices)
