@@ -60,9 +60,9 @@ def check_example(row: dict, task: Task, where: str) -> dict:
 
 def load_hub(source: HubSource, task: Task, lang: str | None = None) -> list[dict]:
     """A hub dataset split; fails at once, with a message, where the hub is unreachable."""
-    from fusion.backbones import _hub_reachable
+    from fusion.backbones import hub_reachable
     fmt = lambda s: s.format(lang=lang) if s else s
-    if not _hub_reachable():
+    if not hub_reachable():
         raise BackboneUnavailableError(
             f"dataset {source.path} ({fmt(source.config) or 'default'}/{fmt(source.split)}) needs the Hugging Face "
             f"hub, which is unreachable here (or HF_HUB_OFFLINE=1): pass --data-dir with local JSON Lines files")

@@ -269,7 +269,7 @@ def versions() -> dict:
 
 
 def hardware(processes: int) -> str:
-    from fusion.train import hardware as device_name
+    from fusion.backbones import hardware as device_name
     return f"{device_name()}; {processes} process(es)"
 
 

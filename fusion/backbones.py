@@ -6,6 +6,7 @@ only and never with remote code; a hub id that is neither cached nor reachable f
 """
 import hashlib
 import os
+import platform
 import socket
 from pathlib import Path
 
@@ -23,6 +24,13 @@ from .errors import BackboneUnavailableError
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def hardware() -> str:
+    """The accelerator or CPU this process runs on, as reported in model cards and results files."""
+    if torch.cuda.is_available():
+        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
+    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
 def default_dtype(device: torch.device) -> torch.dtype:
@@ -132,7 +140,7 @@ def _load_dir_quiet(path, causal_lm: bool, dtype: torch.dtype, **hub_kwargs):
     return model.eval(), tokenizer
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
+def hub_reachable(timeout: float = 3.0) -> bool:
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
         return False
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
@@ -157,7 +165,7 @@ def _load_named(name: str, packaged: dict, causal_lm: bool, dtype: torch.dtype, 
         return _load_dir(name, causal_lm, dtype, local_files_only=True)
     except (OSError, ValueError):
         pass
-    if not _hub_reachable():
+    if not hub_reachable():
         raise BackboneUnavailableError(
             f"{what} {name!r} is not a packaged name ({', '.join(packaged)}), not a local directory, and not in "
             f"the local Hugging Face cache; the hub is unreachable from here (or HF_HUB_OFFLINE=1). "

@@ -10,8 +10,6 @@ hold only safetensors and JSON (optimizer state included).
 import argparse
 import json
 import math
-import os
-import platform
 import random
 import shutil
 import sys
@@ -22,6 +20,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from . import backbones
 from .config import STRATEGIES
 from .errors import ConfigError, DataError, LayerBridgeError
 from .model import FusedModel
@@ -138,12 +137,6 @@ def load_state(model, optimizer, ckpt: Path) -> int:
 
 # ---------------------------------------------------------------- the loop
 
-def hardware() -> str:
-    if torch.cuda.is_available():
-        return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
-    return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
-
-
 def build_model(args: TrainArgs, device) -> FusedModel:
     overrides = dict(strategy=args.strategy, layer_norm=args.layer_norm, mapping=args.mapping)
     for key in ("encoder", "llm", "max_encoder_length"):
@@ -250,7 +243,7 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
         summary = {"task": task.name, "strategy": args.strategy, "steps": total, "resumed_from": start,
                    "train_examples": len(train_rows), "global_batch": global_batch,
                    "dev_accuracy": dev_acc, "dev_examples": n_dev, "train_seconds_this_run": round(train_s, 1),
-                   "hardware": hardware(), "processes": acc.num_processes,
+                   "hardware": backbones.hardware(), "processes": acc.num_processes,
                    "trainable_parameters": model.num_trainable_parameters()}
         if hasattr(bridge.fusion, "layer_weights"):
             summary["layer_weights"] = [round(w, 4) for w in bridge.fusion.layer_weights().tolist()]
