@@ -134,6 +134,21 @@ class CallTimer:
         sync(self.device)
         self.calls[name].append(time.perf_counter() - self._t.pop(name))
 
+    def wrap(self, owner, attr: str, name: str):
+        """Also time calls of the function `owner.attr` (e.g. a module-level function) under `name`."""
+        original = getattr(owner, attr)
+        self.calls.setdefault(name, [])
+
+        def timed_call(*args, **kwargs):
+            self._start(name)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self._stop(name)
+
+        setattr(owner, attr, timed_call)
+        self._restore = getattr(self, "_restore", []) + [(owner, attr, original)]
+
     def reset(self):
         for v in self.calls.values():
             v.clear()
@@ -141,6 +156,8 @@ class CallTimer:
     def remove(self):
         for h in self.handles:
             h.remove()
+        for owner, attr, original in getattr(self, "_restore", []):
+            setattr(owner, attr, original)
 
 
 def median_ms(ts: list[float]) -> float:

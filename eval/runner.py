@@ -1,16 +1,17 @@
 """Batch evaluation of a fused model (or the plain-LLM baseline) on a task: `python -m eval run ...` and
 `evaluate(...)`, which the app and the benchmark scripts call.
 
-Scoring: "loglik" (default) scores every label string after the prompt with `model.classify` (the prompt runs once
-per example, all choices share its KV cache) and predicts the most likely label; "generate" is the reference's
+Scoring: "loglik" (default) scores every label string after the prompt with `model.classify` (one backbone pass per
+batch, fusion.scoring) and predicts the most likely label; "constrained" predicts the most likely label under
+decoding restricted to the label strings (no vocabulary-wide normalizer: faster, less memory); "generate" is the reference's
 greedy generation (max_new_tokens = longest label + 2) with an exact match of the stripped first line against the
 label strings (no match = wrong). Metrics: eval.metrics (scikit-learn; not `evaluate.load`, which needs the hub).
 
 Throughput: examples are sorted by prompt length (tokens), scored in batches and put back in order.
 
 Files, under <output_dir>/<model name>/: <task>.json (schema of eval.results, written atomically) and
-<task>.predictions.jsonl (one line per example: id, lang, gold, predicted, per-choice loglik and probs, or the
-generated text).
+<task>.predictions.jsonl (one line per example: id, lang, gold, predicted, per-choice probs and, for
+"loglik", loglik; or the generated text).
 
 Resume: while scoring, each process appends every finished batch to <task>.predictions.part-<rank>.jsonl and
 flushes it. A rerun first merges the predictions file and any part files left by a killed run (a line cut by the
@@ -45,7 +46,7 @@ from .metrics import classification_metrics
 from .results import SCHEMA, write_json_atomic
 from .tasks import AlignmentTask, Task, get_any_task
 
-SCORINGS = ("loglik", "generate")
+SCORINGS = ("loglik", "constrained", "generate")
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -208,11 +209,12 @@ def score_batch(model, task: Task, batch: list[dict], scoring: str, signature: s
     prompts = [e["prompt"] for e in batch]
     base = lambda e: dict(id=e["id"], lang=e["lang"], gold=e["gold"], gold_label=task.choices[e["gold"]])
     records = []
-    if scoring == "loglik":
-        for e, out in zip(batch, model.classify(prompts, task.targets, batch_size=len(batch))):
+    if scoring != "generate":
+        for e, out in zip(batch, model.classify(prompts, task.targets, batch_size=len(batch), scoring=scoring)):
             r = dict(base(e), predicted=out["pred"], predicted_label=task.choices[out["pred"]],
-                     correct=out["pred"] == e["gold"], loglik=out["loglik"], probs=out["probs"],
-                     truncated=out.get("truncated"))
+                     correct=out["pred"] == e["gold"], probs=out["probs"], truncated=out.get("truncated"))
+            if "loglik" in out:
+                r["loglik"] = out["loglik"]
             if "layer_weights" in out:  # fused model: mean fusion weight per encoder layer over the tokens
                 r["layer_weights"] = out["layer_weights"]
             records.append(dict(r, scoring=scoring, run=signature))

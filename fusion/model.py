@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from . import backbones
 from .config import FusionConfig
 from .errors import CheckpointError, ConfigError, InputError
-from .scoring import choice_summary, left_pad, positions, score_choices
+from .scoring import choice_token_ids, left_pad, positions, score
 from .strategies import Bridge
 
 BRIDGE_FILE = "bridge.safetensors"
@@ -263,20 +263,17 @@ class FusedModel(nn.Module):
     # ------------------------------------------------------------------ inference
 
     @torch.no_grad()
-    def classify(self, texts, choices, batch_size: int = 16) -> list[dict]:
-        """Score every choice after each text. Per text: choices, loglik (sum), loglik_mean, probs, pred, label,
-        and the fusion weights: layers (1-based), layer_weights [L], tokens (encoder pieces), token_weights [T, L],
+    def classify(self, texts, choices, batch_size: int = 16, scoring: str = "loglik") -> list[dict]:
+        """Score every choice after each text (`scoring`: "loglik" or "constrained", see fusion.scoring).
+        Per text: choices, scoring, probs, pred, label (+ loglik, loglik_mean, pred_norm for "loglik"), and the
+        fusion weights: layers (1-based), layer_weights [L], tokens (encoder pieces), token_weights [T, L],
         truncated (the text was cut at max_encoder_length)."""
         texts, choices = check_texts(texts), check_choices(choices)
-        choice_ids = [self.llm_tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
-        if any(len(c) == 0 for c in choice_ids):
-            raise InputError("a choice tokenizes to nothing")
+        choice_ids = choice_token_ids(self.llm_tokenizer, choices, scoring)
         results = []
         for start in range(0, len(texts), batch_size):
-            chunk = texts[start:start + batch_size]
-            prompt = self.soft_prompt(chunk)
-            loglik, counts = score_choices(self.llm, prompt.embeds, prompt.mask, choice_ids)
-            for i, summary in enumerate(choice_summary(loglik, counts, choices)):
+            prompt = self.soft_prompt(texts[start:start + batch_size])
+            for i, summary in enumerate(score(self.llm, prompt.embeds, prompt.mask, choice_ids, choices, scoring)):
                 summary.update(self._weights_view(prompt, i))
                 results.append(summary)
         return results

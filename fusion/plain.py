@@ -4,7 +4,7 @@ import torch
 
 from . import backbones
 from .model import check_choices, check_texts
-from .scoring import choice_summary, left_pad, score_choices
+from .scoring import choice_token_ids, left_pad, score
 
 
 class PlainLLM:
@@ -40,14 +40,13 @@ class PlainLLM:
         return embeds, mask, truncated
 
     @torch.no_grad()
-    def classify(self, texts, choices, batch_size: int = 16) -> list[dict]:
+    def classify(self, texts, choices, batch_size: int = 16, scoring: str = "loglik") -> list[dict]:
         texts, choices = check_texts(texts), check_choices(choices)
-        choice_ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
+        choice_ids = choice_token_ids(self.tokenizer, choices, scoring)
         results = []
         for start in range(0, len(texts), batch_size):
             embeds, mask, truncated = self.prompt_embeddings(texts[start:start + batch_size])
-            loglik, counts = score_choices(self.llm, embeds, mask, choice_ids)
-            for summary, cut in zip(choice_summary(loglik, counts, choices), truncated):
+            for summary, cut in zip(score(self.llm, embeds, mask, choice_ids, choices, scoring), truncated):
                 summary["truncated"] = cut
                 results.append(summary)
         return results

@@ -1,9 +1,25 @@
-"""Scoring choices after a prompt given as input embeddings: ONE pass over the prompt with all the choices' tokens
-appended side by side (a tree attention mask keeps the choices apart), and LM-head logits only at the positions
-being scored, in one matmul (Gemma's 262k-word head is ~45% of a forward pass). Shared by the fused model and the
-plain-LLM baseline."""
+"""Scoring choices after a prompt given as input embeddings, shared by the fused model and the plain-LLM baseline.
+
+Two scorings (`SCORINGS`):
+- "loglik": each choice's summed log-likelihood under the LLM (lm-evaluation-harness's multiple-choice `acc`).
+  Exact log-probabilities need the log-normalizer over the whole vocabulary at every scored position: Gemma's
+  262k x 640 head is read once per batch, in vocabulary chunks, for all scored positions together.
+- "constrained": the probability of each choice when, at every step, the LLM's next token is restricted to the
+  tokens that continue some choice (constrained decoding): a product of softmaxes over the choices' token trie,
+  taken only where the trie branches. It needs the head rows of the candidate tokens only, never the vocabulary,
+  and the backbone only up to the last branching token (none when the first tokens differ, as for XNLI's labels).
+  A proper distribution over the choices; decisions almost always match "loglik" (measured in bench/RESULTS.md).
+
+Both run ONE backbone pass over [prompt; the needed choice tokens side by side] with a tree attention mask.
+"""
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from .errors import InputError
+
+SCORINGS = ("loglik", "constrained")
+VOCAB_CHUNK = 16384  # LM-head rows per step of the streaming log-normalizer: [N, 16384] floats at a time
 
 
 def left_pad(rows: list[torch.Tensor]):
@@ -22,11 +38,23 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(-1) - 1).clamp(min=0)
 
 
-def lm_head_logits(llm, hidden: torch.Tensor) -> torch.Tensor:
-    """The causal LM's head on final hidden states [N, D] -> logits [N, V], with the output scalings that
-    transformers' causal LMs apply after the head (Gemma soft-capping, Cohere logit_scale, Granite logits_scaling).
-    `fast_head_ok` checks once per model that this reproduces llm(...).logits."""
-    logits = llm.get_output_embeddings()(hidden)
+def choice_token_ids(tokenizer, choices: list[str], scoring: str) -> list[list[int]]:
+    """The choices' LLM token ids, checked for `scoring` before any model work."""
+    if scoring not in SCORINGS:
+        raise InputError(f"unknown scoring {scoring!r}; choose one of {', '.join(SCORINGS)}")
+    ids = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
+    if any(len(c) == 0 for c in ids):
+        raise InputError("a choice tokenizes to nothing")
+    if scoring == "constrained":
+        branch_points(ids)
+    return ids
+
+
+# ---------------------------------------------------------------- the LM head, piecewise
+
+def head_transform(llm, logits: torch.Tensor) -> torch.Tensor:
+    """The output scalings transformers' causal LMs apply after the head (Gemma soft-capping, Cohere
+    logit_scale, Granite logits_scaling); elementwise, so it applies to any slice of the logits."""
     cfg = llm.config
     if getattr(cfg, "logit_scale", None) is not None:
         logits = logits * cfg.logit_scale
@@ -38,18 +66,44 @@ def lm_head_logits(llm, hidden: torch.Tensor) -> torch.Tensor:
     return logits
 
 
+def lm_head_logits(llm, hidden: torch.Tensor) -> torch.Tensor:
+    """The full head on final hidden states [N, D] -> logits [N, V]."""
+    return head_transform(llm, llm.get_output_embeddings()(hidden))
+
+
+def head_logits_at(llm, hidden: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """Logits of chosen tokens only: hidden [N, D], ids [K] -> [N, K] in float32 (K head rows are read)."""
+    head = llm.get_output_embeddings()
+    logits = hidden @ head.weight[ids].T
+    if head.bias is not None:
+        logits = logits + head.bias[ids]
+    return head_transform(llm, logits).float()
+
+
+def head_logsumexp(llm, hidden: torch.Tensor, chunk: int = VOCAB_CHUNK) -> torch.Tensor:
+    """log sum_v exp(logit_v) per row: hidden [N, D] -> [N] float32, streamed over vocabulary chunks, so the head
+    is read once and at most [N, chunk] logits exist at a time (not [N, V]: 84 MB for 80 rows of Gemma)."""
+    head = llm.get_output_embeddings()
+    running = torch.full((hidden.shape[0],), -float("inf"), device=hidden.device)
+    for start in range(0, head.weight.shape[0], chunk):
+        bias = head.bias[start:start + chunk] if head.bias is not None else None
+        part = head_transform(llm, F.linear(hidden, head.weight[start:start + chunk], bias)).float()
+        running = torch.logaddexp(running, torch.logsumexp(part, dim=-1))
+    return running
+
+
 @torch.no_grad()
 def fast_head_ok(llm) -> bool:
-    """True when llm.base_model + lm_head_logits give llm(...).logits for this model and its attention takes the
-    custom mask of the one-pass scoring (checked once, cached)."""
+    """True when llm.base_model + a linear head (+ head_transform) give llm(...).logits for this model and its
+    attention takes the custom mask of the one-pass scoring (checked once, cached)."""
     ok = getattr(llm, "_layerbridge_fast_head", None)
     if ok is None:
         ids = torch.tensor([[1, 2, 3]], device=llm.get_input_embeddings().weight.device)
         try:
             base = llm.base_model
             hidden = base(input_ids=ids).last_hidden_state[0]
-            ok = base is not llm and torch.allclose(lm_head_logits(llm, hidden).float(),
-                                                    llm(input_ids=ids).logits[0].float(), rtol=1e-3, atol=1e-3)
+            ok = base is not llm and isinstance(llm.get_output_embeddings(), nn.Linear) and torch.allclose(
+                lm_head_logits(llm, hidden).float(), llm(input_ids=ids).logits[0].float(), rtol=1e-3, atol=1e-3)
             # the one-pass scoring's tree mask must be honoured (flash attention ignores custom masks) and must be
             # the whole story: full and sliding-window layers are built here; other kinds (chunked, ...) are not
             cfg = llm.config
@@ -62,20 +116,39 @@ def fast_head_ok(llm) -> bool:
     return llm._layerbridge_fast_head
 
 
-@torch.no_grad()
-def score_choices_per_forward(llm, embeds: torch.Tensor, mask: torch.Tensor, choice_ids: list[list[int]]):
-    """Fallback for an LLM whose head the fast path cannot reproduce: one forward per choice over [prompt; choice]
-    through the model's own head, logits only at the scored positions. Same result, more compute."""
-    emb = llm.get_input_embeddings()
-    scores = []
-    for toks in choice_ids:
-        ids = torch.tensor(toks, device=mask.device)[None].expand(mask.shape[0], -1)    # [B, Lc]
-        full_mask = torch.cat([mask, torch.ones_like(ids)], 1)
-        logits = llm(inputs_embeds=torch.cat([embeds, emb(ids)], 1), attention_mask=full_mask,
-                     position_ids=positions(full_mask), logits_to_keep=len(toks) + 1).logits[:, :-1]
-        scores.append(F.log_softmax(logits.float(), -1).gather(-1, ids[..., None])[..., 0].sum(-1))  # [B]
-    return torch.stack(scores, 1), torch.tensor([len(c) for c in choice_ids], device=mask.device)
+# ---------------------------------------------------------------- the choices' token trie
 
+def branch_points(choice_ids: list[list[int]]) -> dict[tuple, list[int]]:
+    """{prefix: its distinct next tokens} for every prefix of the choices where they branch (2+ next tokens).
+    Constrained scoring cannot tell "stop here" from "go on", so no choice may be a prefix of another."""
+    nexts: dict[tuple, list[int]] = {}
+    for toks in choice_ids:
+        for d, t in enumerate(toks):
+            kids = nexts.setdefault(tuple(toks[:d]), [])
+            if t not in kids:
+                kids.append(t)
+    for toks in choice_ids:
+        if tuple(toks) in nexts:
+            raise InputError("constrained scoring needs choices of which none is a token prefix of another; "
+                             "use scoring='loglik'")
+    return {p: kids for p, kids in nexts.items() if len(kids) > 1}
+
+
+def constrained_from_logits(choice_ids, branches, logits_at) -> torch.Tensor:
+    """Sum over each choice's branch points of log softmax over that point's candidate tokens.
+    logits_at(prefix, kids) -> [B, K] logits of the candidates after `prefix`. Returns [B, C]."""
+    scores = None
+    for prefix, kids in branches.items():
+        logp = F.log_softmax(logits_at(prefix, kids), dim=-1)                      # [B, K]
+        if scores is None:
+            scores = logp.new_zeros(logp.shape[0], len(choice_ids))
+        for c, toks in enumerate(choice_ids):
+            if tuple(toks[:len(prefix)]) == prefix:
+                scores[:, c] += logp[:, kids.index(toks[len(prefix)])]
+    return scores
+
+
+# ---------------------------------------------------------------- one backbone pass over a token tree
 
 def tree_mask(mask: torch.Tensor, group: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
     """Which key each query may attend to in [prompt; choice tokens side by side]: bool [B, Q, K], Q = K = P + E.
@@ -95,31 +168,18 @@ def tree_mask(mask: torch.Tensor, group: torch.Tensor, offset: torch.Tensor) -> 
     return (allowed[None] & keys[:, None]) | torch.eye(P + E, dtype=torch.bool, device=dev)[None]
 
 
-@torch.no_grad()
-def score_choices(llm, embeds: torch.Tensor, mask: torch.Tensor, choice_ids: list[list[int]]):
-    """Log-likelihood of each choice's tokens after each prompt.
-
-    embeds [B, P, D] left-padded prompt embeddings, mask [B, P]; choice_ids: C lists of token ids.
-    Returns (loglik_sum [B, C], token_counts [C]) in float32.
-
-    ONE backbone pass (no LM head) over [prompt; every choice's tokens but its last, side by side], with a tree
-    attention mask (`tree_mask`) and position ids that continue the prompt for each choice: the weights are read
-    once, as for the prompt alone. Then ONE LM-head matmul over exactly the scored positions (the prompt's last
-    one + each appended token, which predicts the next token of its choice).
-    """
-    if not fast_head_ok(llm):
-        return score_choices_per_forward(llm, embeds, mask, choice_ids)
+def tree_pass(llm, embeds: torch.Tensor, mask: torch.Tensor, appended: list[list[int]]):
+    """Backbone (no head) over [prompt; appended[0]; appended[1]; ...], each appended sequence continuing the
+    prompt on its own (tree mask, positions that continue the prompt).
+    Returns final hidden states [B, P + E, D] and slots {(c, j): column of appended[c][j]}."""
     B, P = mask.shape
     dev = mask.device
-    lengths = torch.tensor([len(c) for c in choice_ids], device=dev)
-    first_ids = torch.tensor([c[0] for c in choice_ids], device=dev)                  # [C]
-    slots = [(c, j) for c, toks in enumerate(choice_ids) for j in range(len(toks) - 1)]
-    E = len(slots)
-    group = torch.tensor([c for c, _ in slots], dtype=torch.long, device=dev)          # [E]
-    offset = torch.tensor([j for _, j in slots], dtype=torch.long, device=dev)         # [E]
-    inputs = torch.tensor([choice_ids[c][j] for c, j in slots], dtype=torch.long, device=dev)
-    targets = torch.tensor([choice_ids[c][j + 1] for c, j in slots], dtype=torch.long, device=dev)
-
+    order = [(c, j) for c, toks in enumerate(appended) for j in range(len(toks))]
+    slots = {cj: P + k for k, cj in enumerate(order)}
+    group = torch.tensor([c for c, _ in order], dtype=torch.long, device=dev)          # [E]
+    offset = torch.tensor([j for _, j in order], dtype=torch.long, device=dev)         # [E]
+    inputs = torch.tensor([appended[c][j] for c, j in order], dtype=torch.long, device=dev)
+    E = len(order)
     x = torch.cat([embeds, llm.get_input_embeddings()(inputs).to(embeds.dtype)[None].expand(B, E, -1)], 1)
     pos = torch.cat([positions(mask), mask.sum(1, keepdim=True) + offset[None]], 1)   # [B, P + E]
     allowed = tree_mask(mask, group, offset)                                            # [B, Q, K]
@@ -132,23 +192,93 @@ def score_choices(llm, embeds: torch.Tensor, mask: torch.Tensor, choice_ids: lis
         attention = {t: additive(allowed & near) if t == "sliding_attention" else attention for t in set(layer_types)}
     hidden = llm.base_model(inputs_embeds=x, attention_mask=attention, position_ids=pos,
                             use_cache=False).last_hidden_state                         # [B, P + E, D]
-    rows = torch.cat([hidden[:, P - 1], hidden[:, P:].reshape(B * E, hidden.shape[-1])])  # [B + B*E, D]
-    logp = F.log_softmax(lm_head_logits(llm, rows).float(), dim=-1)                     # [B + B*E, V]
-    scores = logp[:B][:, first_ids]                                                     # [B, C]
-    if E:
-        rest = logp[B:].view(B, E, -1).gather(-1, targets[None, :, None].expand(B, E, 1))[..., 0]  # [B, E]
-        scores = scores.index_add(1, group, rest)
+    return hidden, slots
+
+
+def per_choice_logits(llm, embeds: torch.Tensor, mask: torch.Tensor, toks: list[int]) -> torch.Tensor:
+    """The model's own forward over [prompt; toks]: logits [B, len(toks), V], position j predicting toks[j]."""
+    ids = torch.tensor(toks, device=mask.device)[None].expand(mask.shape[0], -1)       # [B, Lc]
+    full_mask = torch.cat([mask, torch.ones_like(ids)], 1)
+    x = torch.cat([embeds, llm.get_input_embeddings()(ids).to(embeds.dtype)], 1)
+    return llm(inputs_embeds=x, attention_mask=full_mask, position_ids=positions(full_mask),
+               logits_to_keep=len(toks) + 1).logits[:, :-1].float()
+
+
+# ---------------------------------------------------------------- the two scorings
+
+@torch.no_grad()
+def score_choices(llm, embeds: torch.Tensor, mask: torch.Tensor, choice_ids: list[list[int]]):
+    """Summed log-likelihood of each choice's tokens after each prompt.
+
+    embeds [B, P, D] left-padded prompt embeddings, mask [B, P]; choice_ids: C lists of token ids.
+    Returns (loglik_sum [B, C], token_counts [C]) in float32.
+
+    ONE backbone pass over [prompt; every choice's tokens but its last] (`tree_pass`), then the head at exactly
+    the scored positions (the prompt's last one + each appended token): the candidate rows' logits and one
+    streamed log-normalizer per position.
+    """
+    dev = mask.device
+    lengths = torch.tensor([len(c) for c in choice_ids], device=dev)
+    if not fast_head_ok(llm):  # one forward per choice through the model's own head: same result, more compute
+        scores = [F.log_softmax(per_choice_logits(llm, embeds, mask, toks), -1)
+                  .gather(-1, torch.tensor(toks, device=dev)[None, :, None].expand(mask.shape[0], -1, 1))[..., 0]
+                  .sum(-1) for toks in choice_ids]
+        return torch.stack(scores, 1), lengths
+    B, P = mask.shape
+    hidden, slots = tree_pass(llm, embeds, mask, [toks[:-1] for toks in choice_ids])
+    rest = [(c, j) for c, toks in enumerate(choice_ids) for j in range(len(toks) - 1)]
+    rows = torch.cat([hidden[:, P - 1], *(hidden[:, slots[cj]] for cj in rest)])        # [B * (1 + E), D]
+    lse = head_logsumexp(llm, rows).view(1 + len(rest), B)                              # [1 + E, B]
+    first = torch.tensor([c[0] for c in choice_ids], device=dev)
+    scores = head_logits_at(llm, hidden[:, P - 1], first) - lse[0][:, None]            # [B, C]
+    for k, (c, j) in enumerate(rest):
+        target = torch.tensor([choice_ids[c][j + 1]], device=dev)
+        scores[:, c] += head_logits_at(llm, hidden[:, slots[(c, j)]], target)[:, 0] - lse[1 + k]
     return scores, lengths
 
 
-def choice_summary(loglik: torch.Tensor, counts: torch.Tensor, choices: list[str]) -> list[dict]:
-    """Per example: summed and mean log-likelihoods, probabilities over the choices and the prediction."""
-    probs = torch.softmax(loglik, dim=-1)
-    mean = loglik / counts[None].to(loglik.dtype)
+@torch.no_grad()
+def score_constrained(llm, embeds: torch.Tensor, mask: torch.Tensor, choice_ids: list[list[int]]) -> torch.Tensor:
+    """log P(choice) under constrained decoding (module docstring): [B, C] float32, logsumexp over C = 0.
+    The backbone sees each choice only up to its last branch point; the head only the candidates' rows."""
+    branches = branch_points(choice_ids)
+    B, C = mask.shape[0], len(choice_ids)
+    if not branches:  # a single choice
+        return torch.zeros(B, C, device=mask.device)
+    if not fast_head_ok(llm):
+        full = [per_choice_logits(llm, embeds, mask, toks) for toks in choice_ids]    # [B, Lc, V] each
+        owner = {tuple(t[:d]): (c, d) for c, t in reversed(list(enumerate(choice_ids))) for d in range(len(t))}
+        at = lambda prefix, kids: full[owner[prefix][0]][:, owner[prefix][1], kids]  # noqa: E731
+        return constrained_from_logits(choice_ids, branches, at)
+    P = mask.shape[1]
+    depth = [max((len(p) for p in branches if tuple(t[:len(p)]) == p), default=0) for t in choice_ids]
+    hidden, slots = tree_pass(llm, embeds, mask, [t[:d] for t, d in zip(choice_ids, depth)])
+    # the hidden state after `prefix`: the prompt's last position, or prefix's last token in a choice that has it
+    column = {(): P - 1}
+    for c, t in enumerate(choice_ids):
+        for j in range(depth[c]):
+            column.setdefault(tuple(t[:j + 1]), slots[(c, j)])
+    at = lambda prefix, kids: head_logits_at(  # noqa: E731
+        llm, hidden[:, column[prefix]], torch.tensor(kids, device=mask.device))
+    return constrained_from_logits(choice_ids, branches, at)
+
+
+def score(llm, embeds, mask, choice_ids, choices: list[str], scoring: str) -> list[dict]:
+    """Per prompt: choices, scoring, probs over the choices, pred, label; "loglik" adds loglik (sum),
+    loglik_mean and pred_norm (the argmax of the per-token mean)."""
+    if scoring == "loglik":
+        loglik, counts = score_choices(llm, embeds, mask, choice_ids)
+        mean = loglik / counts[None].to(loglik.dtype)
+        probs = torch.softmax(loglik, dim=-1)
+    elif scoring == "constrained":
+        probs = score_constrained(llm, embeds, mask, choice_ids).exp()
+    else:
+        raise InputError(f"unknown scoring {scoring!r}; choose one of {', '.join(SCORINGS)}")
     out = []
-    for i in range(loglik.shape[0]):
-        pred = int(loglik[i].argmax())
-        out.append(dict(choices=list(choices), loglik=loglik[i].tolist(), loglik_mean=mean[i].tolist(),
-                        probs=probs[i].tolist(), pred=pred, label=choices[pred],
-                        pred_norm=int(mean[i].argmax())))
+    for i in range(probs.shape[0]):
+        pred = int(probs[i].argmax())
+        row = dict(choices=list(choices), scoring=scoring, probs=probs[i].tolist(), pred=pred, label=choices[pred])
+        if scoring == "loglik":
+            row.update(loglik=loglik[i].tolist(), loglik_mean=mean[i].tolist(), pred_norm=int(mean[i].argmax()))
+        out.append(row)
     return out

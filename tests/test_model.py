@@ -125,6 +125,64 @@ def test_shared_prefix_scoring_equals_naive_forward_per_choice(encoder, llm):
         assert f["label"] == choices[max(range(len(choices)), key=lambda i: slow[i])]
 
 
+def naive_constrained(model, text, choices):
+    """log P(choice) under constrained decoding, computed the long way: one full forward per choice; at every
+    position a softmax over the tokens that continue some choice with the same prefix (one candidate: log 1 = 0)."""
+    prompt = model.soft_prompt([text])
+    ids = [model.llm_tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
+    out = []
+    for toks in ids:
+        x = torch.cat([prompt.embeds, model.llm.get_input_embeddings()(torch.tensor([toks]))], 1)
+        mask = torch.ones(x.shape[:2], dtype=torch.long)
+        logits = model.llm(inputs_embeds=x, attention_mask=mask, position_ids=positions(mask)).logits[0].float()
+        total = 0.0
+        for d, t in enumerate(toks):
+            cands = sorted({o[d] for o in ids if o[:d] == toks[:d]})
+            row = logits[prompt.embeds.shape[1] - 1 + d]
+            total += (row[t] - torch.logsumexp(row[cands], 0)).item()
+        out.append(total)
+    return out
+
+
+@pytest.mark.parametrize("encoder,llm", [("tiny-mt5-encoder", "tiny-gemma3"), ("tiny-bert-encoder", "tiny-llama")])
+@pytest.mark.parametrize("fast", [True, False])
+def test_constrained_scoring_equals_naive_restricted_softmax(encoder, llm, fast):
+    model = tiny("transformer-softmax", encoder=encoder, llm=llm)
+    if not fast:
+        model.llm._layerbridge_fast_head = False   # the per-choice fallback path
+    texts = TEXTS + ["a much longer sentence that goes past the sliding attention window of the tiny model"]
+    # byte-level tiny tokenizers: the choices share " " (no branch), " Contra" branches again at "d" / "s"
+    choices = CHOICES + [" Contrast"]
+    out = model.classify(texts, choices, scoring="constrained")
+    for text, o in zip(texts, out):
+        slow = naive_constrained(model, text, choices)
+        assert o["scoring"] == "constrained" and "loglik" not in o
+        assert torch.tensor(o["probs"]).log().tolist() == pytest.approx(slow, abs=1e-5)
+        assert sum(o["probs"]) == pytest.approx(1.0, abs=1e-6)
+        assert o["label"] == choices[max(range(len(choices)), key=lambda i: slow[i])]
+
+
+def test_constrained_equals_loglik_decisions_for_single_token_choices():
+    """With one-token choices both scorings share the one scored position, whose log-normalizer cancels in the
+    softmax over the choices: the probabilities must agree although "constrained" never touches the vocabulary."""
+    model = tiny("global-softmax", llm="tiny-llama")
+    choices = ["a", "b", "c", "d"]
+    assert all(len(model.llm_tokenizer(c, add_special_tokens=False)["input_ids"]) == 1 for c in choices)
+    full = model.classify(TEXTS, choices)
+    fast = model.classify(TEXTS, choices, scoring="constrained")
+    for f, c in zip(full, fast):
+        assert c["probs"] == pytest.approx(f["probs"], abs=1e-6) and c["pred"] == f["pred"]
+
+
+def test_bad_scoring_requests_are_refused_before_any_work():
+    model = tiny("last")
+    with pytest.raises(InputError, match="unknown scoring"):
+        model.classify(TEXTS, CHOICES, scoring="vibes")
+    with pytest.raises(InputError, match="prefix"):   # " Neutral" is a prefix of " Neutrality"
+        model.classify(TEXTS, [" Neutral", " Neutrality"], scoring="constrained")
+    assert model.classify(TEXTS[:1], [" Neutral", " Neutrality"])[0]["scoring"] == "loglik"
+
+
 def test_classify_output_carries_fusion_weights_and_tokens():
     model = tiny("transformer-softmax")
     r = model.classify(["ශ්‍රී ලංකාව"], [" a", " b"])[0]
