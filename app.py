@@ -66,7 +66,7 @@ def classify_with(key, prompt: str, choices: list[str]) -> dict:
     """key: (family, strategy) of a loaded bridge, or "plain" for the LLM reading the prompt without the encoder."""
     model = REGISTRY.plain if key == "plain" else REGISTRY.get(*key)
     with REGISTRY.lock:
-        return model.classify([prompt], choices)[0]
+        return model.classify([prompt], choices, scoring=SETTINGS.scoring)[0]
 
 
 def user_errors(fn):

@@ -178,10 +178,12 @@ def start_app(preset: str, ckpts: Path, results: Path, compare: bool, timeout: f
     return dict(ready=ready, rss_at_ready=at_ready, peak=child.peak, compare=called)
 
 
-def eval_run(model: str, strategy: str | None, languages: list[str], limit: int, tmp: Path) -> dict:
+def eval_run(model: str, strategy: str | None, languages: list[str], limit: int, tmp: Path,
+             scoring: str = "loglik") -> dict:
     out = tmp / f"eval-{time.time_ns()}"
     cmd = [sys.executable, "-m", "eval", "run", "--model", model, "--task", "xnli", "--languages", *languages,
-           "--limit", str(limit), "--data-dir", str(BENCHDATA), "--output", str(out), "--no-progress"]
+           "--limit", str(limit), "--data-dir", str(BENCHDATA), "--output", str(out), "--no-progress",
+           "--scoring", scoring]
     if strategy:
         cmd += ["--strategy", strategy]
     child = Child(cmd, env=dict(os.environ, CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", "")))
@@ -208,9 +210,12 @@ if what == "tokenizers":  # pocket: the two tokenizers alone, in a process of th
     from transformers import AutoTokenizer
     from fusion import pocket
     stage("imports (torch, transformers, fusion, eval)")
-    llm_tok = AutoTokenizer.from_pretrained(pocket.gemma_checkpoint())
+    from fusion.backbones import drop_python_vocab, release_freed_memory
+    llm_tok = drop_python_vocab(AutoTokenizer.from_pretrained(pocket.gemma_checkpoint()))
+    release_freed_memory()
     stage("+ the LLM's tokenizer alone")
-    enc_tok = AutoTokenizer.from_pretrained(pocket.e5_checkpoint())
+    enc_tok = drop_python_vocab(AutoTokenizer.from_pretrained(pocket.e5_checkpoint()))
+    release_freed_memory()
     stage("+ the encoder's tokenizer alone")
 else:
     from fusion import FusedModel
@@ -270,6 +275,9 @@ def main():
             (args.preset, "transformer-softmax")
         ev = eval_run(model, strategy, args.languages, args.limit, tmp)
         print(f"eval run: {ev['seconds']:.1f} s, peak RSS {ev['peak'] / GB:.2f} GB", flush=True)
+        ev_constrained = eval_run(model, strategy, args.languages, args.limit, tmp, scoring="constrained")
+        print(f"eval run, constrained scoring: {ev_constrained['seconds']:.1f} s, peak RSS "
+              f"{ev_constrained['peak'] / GB:.2f} GB", flush=True)
 
     ready = statistics.median(s["ready"] for s in starts)
     app_peak = max(s["peak"] for s in starts)
@@ -282,6 +290,8 @@ def main():
         ["app: RSS at ready (max over starts)", f"{max(s['rss_at_ready'] for s in starts) / GB:.2f} GB", ""],
         ["app: peak RSS (max over starts)", f"{app_peak / GB:.2f} GB", call],
         ["eval run: peak RSS", f"{ev['peak'] / GB:.2f} GB", f"`{ev['cmd']}` ({ev['seconds']:.0f} s)"],
+        ["(info) eval run, --scoring constrained: peak RSS", f"{ev_constrained['peak'] / GB:.2f} GB",
+         f"the LM head's rows are read only for the labels' tokens ({ev_constrained['seconds']:.0f} s)"],
     ], ["what", "value", "detail"]))
     print("\nWhere an evaluation process's memory goes (a fresh process, RSS in GB after each stage; file = the "
           "mmapped safetensors weights and shared libraries):")

@@ -9,7 +9,7 @@ PY=${PYTHON:-.venv/bin/python}
 mkdir -p bench/logs
 failed=0
 summary=()
-for script in ${SCRIPTS:-latency eval_throughput train_step memory_startup scaling}; do
+for script in ${SCRIPTS:-latency eval_throughput train_step memory_startup scaling scoring_agreement}; do
   echo "== bench/$script.py $*"
   start=$(date +%s)
   "$PY" bench/$script.py "$@" > "bench/logs/$script.log" 2>&1

@@ -1,6 +1,7 @@
 """Latency and throughput of `classify` (3 XNLI labels) against input length (encoder tokens, batch 1) and batch
 size (64 encoder tokens), with the fused model's cost split into encoder, fusion (the bridge), LLM (backbone
-passes + LM head) and other (tokenization, log-softmax, Python), from forward hooks during the classify calls.
+passes + LM head) and other (tokenization, softmaxes, Python), from forward hooks (and wrappers on
+fusion.scoring's head functions) during the classify calls; "loglik" scoring.
 Writes a Markdown table and a PNG plot. No bar: descriptive.
 
     .venv/bin/python bench/scaling.py                         # pocket: bench/scaling_pocket_cpu.{md,png}
@@ -25,7 +26,8 @@ def measure(model, timer, texts, choices, reps, device) -> dict:
         timer.reset()
         total = common.timed(lambda: model.classify(texts, choices, batch_size=len(texts)), device)
         c = timer.calls
-        row = dict(encoder=sum(c["encoder"]), fusion=sum(c["bridge"]), LLM=sum(c["backbone"]) + sum(c["lm_head"]))
+        row = dict(encoder=sum(c["encoder"]), fusion=sum(c["bridge"]),
+                   LLM=sum(c["backbone"]) + sum(c["head_rows"]) + sum(c["head_normalizer"]))
         row["other"] = total - sum(row.values())
         row["total"] = total
         rows.append(row)
@@ -80,8 +82,10 @@ def main():
     model = FusedModel.from_preset(args.preset, strategy=args.strategy, device=device, dtype=torch.float32,
                                    max_encoder_length=max(args.lengths + [64]))
     choices = get_task("xnli").targets
-    timer = CallTimer(device, encoder=model.encoder, bridge=model.bridge, backbone=model.llm.base_model,
-                      lm_head=model.llm.get_output_embeddings())
+    import fusion.scoring as scoring
+    timer = CallTimer(device, encoder=model.encoder, bridge=model.bridge, backbone=model.llm.base_model)
+    timer.wrap(scoring, "head_logits_at", "head_rows")          # the LM head is applied by these two functions
+    timer.wrap(scoring, "head_logsumexp", "head_normalizer")
     prefix = model.config.encoder_text_prefix
     texts = {n: text_of_length(model.encoder_tokenizer, n, prefix=prefix) for n in sorted(set(args.lengths + [64]))}
 

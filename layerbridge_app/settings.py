@@ -6,6 +6,7 @@ import yaml
 
 from fusion.config import STRATEGIES
 from fusion.errors import ConfigError
+from fusion.scoring import SCORINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_FILE = ROOT / "spaces.yaml"
@@ -25,6 +26,7 @@ class Settings:
     concurrency_limit: int = 2              # events run at once (model calls are serialised by a lock anyway)
     max_queue_size: int = 64                # further requests are refused with "queue full"
     zerogpu_duration: int = 60              # seconds per @spaces.GPU call on a ZeroGPU Space
+    scoring: str = "loglik"                 # classify's scoring: loglik or constrained (fusion.scoring)
     examples: dict = field(default_factory=dict)   # family -> list of {lang, text} or {lang, premise, hypothesis}
     space: dict = field(default_factory=dict)      # mirrors README.md's front matter (checked by a test)
 
@@ -51,6 +53,8 @@ def load_settings(path=SETTINGS_FILE, **overrides) -> Settings:
     bad = [f for f in s.families if f not in FAMILY_ORDER] + [x for x in s.strategies if x not in STRATEGIES]
     if bad:
         raise ConfigError(f"{path}: unknown families/strategies {bad}")
+    if s.scoring not in SCORINGS:
+        raise ConfigError(f"{path}: scoring must be one of {', '.join(SCORINGS)}, got {s.scoring!r}")
     if not isinstance(s.max_input_chars, int) or s.max_input_chars < 10:
         raise ConfigError(f"{path}: max_input_chars must be an integer >= 10")
     return s

@@ -132,6 +132,20 @@ def test_settings_refuse_unknown_keys(tmp_path):
         load_settings(tmp_path / "s.yaml")
 
 
+def test_scoring_setting_is_checked_and_reaches_classify(registry, tmp_path):
+    with pytest.raises(ConfigError, match="scoring must be one of"):
+        load_settings(scoring="vibes")
+    previous = app.REGISTRY, app.SETTINGS
+    try:
+        for scoring in ("constrained", "loglik"):
+            app.build_demo(registry, load_settings(preset="tiny", scoring=scoring, results_dir=str(tmp_path)))
+            family, strategy = registry.families()[0], "transformer-softmax"
+            out = app.classify_with((family, strategy), "hello", get_task(family).targets)
+            assert out["scoring"] == scoring and ("loglik" in out) == (scoring == "loglik")
+    finally:
+        app.REGISTRY, app.SETTINGS = previous
+
+
 def test_host_is_local_unless_on_a_space(monkeypatch):
     monkeypatch.delenv("SPACE_ID", raising=False)
     assert app.default_host() == "127.0.0.1"
