@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "and <task>.predictions.jsonl")
     run.add_argument("--batch-size", type=int, default=16)
     run.add_argument("--scoring", choices=SCORINGS, default="loglik",
-                     help="loglik: most likely label string (default); constrained: most likely label under decoding restricted to the labels (faster, no vocabulary-wide normalizer); generate: greedy generation + exact match")
+                     help="loglik: most likely label string (default); constrained: most likely label under "
+                          "decoding restricted to the labels (faster, no vocabulary-wide normalizer); "
+                          "generate: greedy generation + exact match")
     run.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CI (0 = none)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--name", help="model name in the results (default: checkpoint dir name or preset)")

@@ -24,17 +24,21 @@ def load_all(results_dir) -> list[dict]:
 
 def build_leaderboard(results_dir, metric: str = METRIC) -> pd.DataFrame:
     """Columns: model, kind, strategy, encoder, llm, then '<task> avg' and '<task>/<lang>' (metric, in %),
-    and '<task> n' (examples per language, as a sample note). One row per model name; the newest file wins
+    and '<task> n' (examples per language, as a sample note). One row per model name (a run scored other than
+    by log-likelihood gets its own row, "<name> (constrained)" or "<name> (generate)"); the newest file wins
     when a (model, task) pair was evaluated twice."""
     rows: dict[str, dict] = {}
     newest: dict[tuple, str] = {}
     for data in load_all(results_dir):
         m, task = data["model"], data["task"]
-        key = (m["name"], task)
+        config = data.get("config") if isinstance(data.get("config"), dict) else {}
+        scoring = config.get("scoring")
+        name = f"{m['name']} ({scoring})" if scoring in ("constrained", "generate") else m["name"]
+        key = (name, task)
         if key in newest and newest[key] > data.get("date", ""):
             continue
         newest[key] = data.get("date", "")
-        row = rows.setdefault(m["name"], {"model": m["name"], "kind": m.get("kind"), "strategy": m.get("strategy"),
+        row = rows.setdefault(name, {"model": name, "kind": m.get("kind"), "strategy": m.get("strategy"),
                                           "encoder": m.get("encoder"), "llm": m.get("llm")})
         ns = []
         for lang, metrics in data["results"].items():

@@ -44,6 +44,9 @@ class GlobalSoftmax(nn.Module):
         return fused, weights
 
 
+TOKENS_PER_CHUNK = 256  # transformer softmax: tokens per block call (~20 MB of activations for e5-small)
+
+
 class TransformerSoftmax(nn.Module):
     """Per token: [c; h_1 + p_1; ...; h_L + p_L] -> one post-norm TransformerEncoderLayer -> Linear(D -> L) on
     the CLS output -> beta = softmax over layers; H[t] = sum_l beta[t, l] h_l[t]. Tokens never see each other."""
@@ -63,7 +66,10 @@ class TransformerSoftmax(nn.Module):
         tokens = states.permute(1, 2, 0, 3)[keep]                           # [N, L, D]  non-pad tokens only
         seq = torch.cat([self.cls.to(tokens.dtype).expand(tokens.shape[0], 1, D),
                          tokens + self.layer_position.to(tokens.dtype)], dim=1)  # [N, L + 1, D]
-        beta_tokens = torch.softmax(self.to_logits(self.block(seq)[:, 0]), dim=-1)  # [N, L]
+        # tokens are independent: run them in chunks so that the block's [n, L + 1, 4D] activations stay small
+        # (exact; without chunks the cost grows faster than the batch and the peak memory with it)
+        cls_out = torch.cat([self.block(part)[:, 0] for part in seq.split(TOKENS_PER_CHUNK)])  # [N, D]
+        beta_tokens = torch.softmax(self.to_logits(cls_out), dim=-1)        # [N, L]
         weights = states.new_zeros(B, T, L)
         weights[keep] = beta_tokens.to(weights.dtype)                       # [B, T, L], pads 0
         fused = torch.einsum("btl,lbtd->btd", weights, states)              # [B, T, D]

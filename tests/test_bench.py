@@ -15,6 +15,7 @@ CASES = {
     "scaling": ["--lengths", "16", "32", "--batches", "1", "2", "--reps", "1"],
     "eval_throughput": ["--per-language", "1", "--naive-every", "5", "--rounds", "1"],
     "memory_startup": ["--starts", "1", "--warm-starts", "0", "--languages", "en", "--limit", "2"],
+    "scoring_agreement": ["--limit", "2"],
 }
 
 

@@ -51,6 +51,16 @@ def test_leaderboard_from_good_malformed_and_foreign_files(tmp_path, capsys):
     assert "| a " in md and "xnli avg" in md and md.strip() in out
 
 
+def test_runs_of_other_scorings_get_their_own_rows(tmp_path):
+    from eval.leaderboard import build_leaderboard
+    d = tmp_path / "results"
+    write_json_atomic(d / "a" / "xnli.json", dict(result("a", "xnli", {"en": 0.8}), config={"scoring": "loglik"}))
+    write_json_atomic(d / "a2" / "xnli.json", dict(result("a", "xnli", {"en": 0.7}, date="2026-02-01"),
+                                                   config={"scoring": "constrained"}))
+    df = build_leaderboard(d).set_index("model")
+    assert df.loc["a", "xnli/en"] == 80.0 and df.loc["a (constrained)", "xnli/en"] == 70.0
+
+
 def test_leaderboard_default_output_and_missing_dir(tmp_path, capsys):
     write_json_atomic(tmp_path / "r" / "x" / "xnli.json", result("x", "xnli", {"en": 0.3}))
     main(["leaderboard", "--results", str(tmp_path / "r")])

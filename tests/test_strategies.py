@@ -91,3 +91,14 @@ def test_batch_equals_one_at_a_time(strategy):
     n_tok = torch.tensor([model.target_ids([t])[0].shape[1] for t in targets], dtype=torch.float)
     singles = torch.stack([model([x], [t]) for x, t in zip(TEXTS, targets)])
     assert torch.allclose(model(TEXTS, targets), (singles * n_tok).sum() / n_tok.sum(), atol=1e-5)
+
+
+def test_transformer_softmax_in_token_chunks_equals_one_call(monkeypatch):
+    import fusion.strategies
+    model = tiny("transformer-softmax")
+    hs, mask = hidden(model, TEXTS)
+    whole, w_whole = model.bridge(hs, mask)
+    monkeypatch.setattr(fusion.strategies, "TOKENS_PER_CHUNK", 3)       # several chunks, the last one short
+    assert int(mask.sum()) % 3 != 0
+    parts, w_parts = model.bridge(hs, mask)
+    assert torch.allclose(whole, parts, atol=1e-6) and torch.allclose(w_whole, w_parts, atol=1e-6)
