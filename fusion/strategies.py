@@ -66,14 +66,25 @@ class TransformerSoftmax(nn.Module):
         tokens = states.permute(1, 2, 0, 3)[keep]                           # [N, L, D]  non-pad tokens only
         seq = torch.cat([self.cls.to(tokens.dtype).expand(tokens.shape[0], 1, D),
                          tokens + self.layer_position.to(tokens.dtype)], dim=1)  # [N, L + 1, D]
-        # tokens are independent: run them in chunks so that the block's [n, L + 1, 4D] activations stay small
-        # (exact; without chunks the cost grows faster than the batch and the peak memory with it)
-        cls_out = torch.cat([self.block(part)[:, 0] for part in seq.split(TOKENS_PER_CHUNK)])  # [N, D]
+        # tokens are independent: run them in chunks so that the block's activations stay small (exact; without
+        # chunks the cost grew faster than the batch, and the peak memory with it)
+        cls_out = torch.cat([self.cls_output(part) for part in seq.split(TOKENS_PER_CHUNK)])  # [N, D]
         beta_tokens = torch.softmax(self.to_logits(cls_out), dim=-1)        # [N, L]
         weights = states.new_zeros(B, T, L)
         weights[keep] = beta_tokens.to(weights.dtype)                       # [B, T, L], pads 0
         fused = torch.einsum("btl,lbtd->btd", weights, states)              # [B, T, D]
         return fused, weights
+
+
+    def cls_output(self, seq):
+        """self.block(seq)[:, 0], computing only what the CLS position needs: its query attends over all L + 1
+        positions (keys and values of all), then the residual, norms and feed-forward run on that one row, not on
+        L + 1 of them (~4x fewer FLOPs for 12 layers). seq [n, L + 1, D] -> [n, D]. Same dropouts in training."""
+        b = self.block                                                      # post-norm (norm_first=False)
+        cls = seq[:, :1]                                                    # [n, 1, D]
+        attended = b.self_attn(cls, seq, seq, need_weights=False)[0]        # [n, 1, D]
+        h = b.norm1(cls + b.dropout1(attended))
+        return b.norm2(h + b._ff_block(h))[:, 0]                            # [n, D]
 
 
 STRATEGY_CLASSES = {"last": LastLayer, "global-softmax": GlobalSoftmax, "transformer-softmax": TransformerSoftmax}

@@ -102,3 +102,11 @@ def test_transformer_softmax_in_token_chunks_equals_one_call(monkeypatch):
     assert int(mask.sum()) % 3 != 0
     parts, w_parts = model.bridge(hs, mask)
     assert torch.allclose(whole, parts, atol=1e-6) and torch.allclose(w_whole, w_parts, atol=1e-6)
+
+
+def test_transformer_softmax_cls_only_block_equals_the_full_block():
+    model = tiny("transformer-softmax")
+    fusion = model.bridge.fusion
+    seq = torch.randn(7, len(model.bridge.layers) + 1, fusion.cls.shape[0])
+    with torch.no_grad():
+        assert torch.allclose(fusion.cls_output(seq), fusion.block(seq)[:, 0], atol=1e-5)
