@@ -291,7 +291,7 @@ def main():
         ["app: peak RSS (max over starts)", f"{app_peak / GB:.2f} GB", call],
         ["eval run: peak RSS", f"{ev['peak'] / GB:.2f} GB", f"`{ev['cmd']}` ({ev['seconds']:.0f} s)"],
         ["(info) eval run, --scoring constrained: peak RSS", f"{ev_constrained['peak'] / GB:.2f} GB",
-         f"the LM head's rows are read only for the labels' tokens ({ev_constrained['seconds']:.0f} s)"],
+         f"({ev_constrained['seconds']:.0f} s)"],
     ], ["what", "value", "detail"]))
     print("\nWhere an evaluation process's memory goes (a fresh process, RSS in GB after each stage; file = the "
           "mmapped safetensors weights and shared libraries):")
