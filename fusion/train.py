@@ -14,6 +14,7 @@ import random
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -191,8 +192,10 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
     ckpt = last_checkpoint(out)
     if ckpt is not None:
         start = load_state(model, optimizer, ckpt)
-        for _ in range(start):
-            scheduler.step()
+        with warnings.catch_warnings():  # fast-forwarding the schedule without optimizer steps is intended here
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+            for _ in range(start):
+                scheduler.step()
         acc.print(f"resuming from {ckpt} at step {start}")
     wrapped, optimizer = acc.prepare(model, optimizer)
     metrics_path = out / "metrics.jsonl"
