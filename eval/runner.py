@@ -5,7 +5,8 @@ Scoring: "loglik" (default) scores every label string after the prompt with `mod
 batch, fusion.scoring) and predicts the most likely label; "constrained" predicts the most likely label under
 decoding restricted to the label strings (no vocabulary-wide normalizer: faster, less memory); "generate" is the
 reference's greedy generation (max_new_tokens = longest label + 2) with an exact match of the stripped first line
-against the label strings (no match = wrong). Metrics: eval.metrics (scikit-learn; not `evaluate.load`, which needs the hub).
+against the label strings (no match = wrong). Metrics: eval.metrics (scikit-learn; not `evaluate.load`, which
+needs the hub).
 
 Throughput: examples are sorted by prompt length (tokens), scored in batches and put back in order.
 

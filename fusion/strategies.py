@@ -44,7 +44,7 @@ class GlobalSoftmax(nn.Module):
         return fused, weights
 
 
-TOKENS_PER_CHUNK = 256  # transformer softmax: tokens per block call (~20 MB of activations for e5-small)
+TOKENS_PER_CHUNK = 256  # transformer softmax: tokens per block call (bounds its activations at large batches)
 
 
 class TransformerSoftmax(nn.Module):
@@ -66,15 +66,14 @@ class TransformerSoftmax(nn.Module):
         tokens = states.permute(1, 2, 0, 3)[keep]                           # [N, L, D]  non-pad tokens only
         seq = torch.cat([self.cls.to(tokens.dtype).expand(tokens.shape[0], 1, D),
                          tokens + self.layer_position.to(tokens.dtype)], dim=1)  # [N, L + 1, D]
-        # tokens are independent: run them in chunks so that the block's activations stay small (exact; without
-        # chunks the cost grew faster than the batch, and the peak memory with it)
+        # tokens are independent: run them in chunks so that the block's [n, L + 1, D] activations stay small at
+        # large batches (exact)
         cls_out = torch.cat([self.cls_output(part) for part in seq.split(TOKENS_PER_CHUNK)])  # [N, D]
         beta_tokens = torch.softmax(self.to_logits(cls_out), dim=-1)        # [N, L]
         weights = states.new_zeros(B, T, L)
         weights[keep] = beta_tokens.to(weights.dtype)                       # [B, T, L], pads 0
         fused = torch.einsum("btl,lbtd->btd", weights, states)              # [B, T, D]
         return fused, weights
-
 
     def cls_output(self, seq):
         """self.block(seq)[:, 0], computing only what the CLS position needs: its query attends over all L + 1
