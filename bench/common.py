@@ -120,7 +120,7 @@ class CallTimer:
     """Wall time spent inside given modules' forward calls (hooks), one list of call durations per name."""
 
     def __init__(self, device, **modules):
-        self.device, self.calls, self.handles = device, {n: [] for n in modules}, []
+        self.device, self.calls, self.handles, self._restore = device, {n: [] for n in modules}, [], []
         for name, m in modules.items():
             self.handles.append(m.register_forward_pre_hook(lambda mod, inp, name=name: self._start(name)))
             self.handles.append(m.register_forward_hook(lambda mod, inp, out, name=name: self._stop(name)))
@@ -147,7 +147,7 @@ class CallTimer:
                 self._stop(name)
 
         setattr(owner, attr, timed_call)
-        self._restore = getattr(self, "_restore", []) + [(owner, attr, original)]
+        self._restore.append((owner, attr, original))
 
     def reset(self):
         for v in self.calls.values():
@@ -156,7 +156,7 @@ class CallTimer:
     def remove(self):
         for h in self.handles:
             h.remove()
-        for owner, attr, original in getattr(self, "_restore", []):
+        for owner, attr, original in self._restore:
             setattr(owner, attr, original)
 
 

@@ -39,7 +39,7 @@ def build_leaderboard(results_dir, metric: str = METRIC) -> pd.DataFrame:
             continue
         newest[key] = data.get("date", "")
         row = rows.setdefault(name, {"model": name, "kind": m.get("kind"), "strategy": m.get("strategy"),
-                                          "encoder": m.get("encoder"), "llm": m.get("llm")})
+                                     "encoder": m.get("encoder"), "llm": m.get("llm")})
         ns = []
         for lang, metrics in data["results"].items():
             if not isinstance(metrics, dict):
