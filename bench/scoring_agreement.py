@@ -28,7 +28,7 @@ def main():
     args = p.parse_args()
     device = setup(args)
 
-    from eval.data import load_test
+    from eval.runner import default_languages, load_examples
     from eval.tasks import get_task
     from fusion import FusedModel, PlainLLM
 
@@ -37,9 +37,8 @@ def main():
     rows, same_all, n_all = [], 0, 0
     for task_name, (family, default_limit) in TASKS.items():
         task = get_task(task_name)
-        examples = [r for lang in task.languages if (BENCHDATA / task.local_test.get(lang, task.local_test.get("*", ""))).is_file()
-                    for r in load_test(task, lang, data_dir=BENCHDATA, limit=args.limit or default_limit)]
-        prompts, gold = [task.prompt(e) for e in examples], [e["label"] for e in examples]
+        examples, _ = load_examples(task, default_languages(task, BENCHDATA), BENCHDATA, args.limit or default_limit)
+        prompts, gold = [e["prompt"] for e in examples], [e["gold"] for e in examples]   # as evaluate() selects them
         models = {"plain LLM": PlainLLM(base.llm, base.llm_tokenizer, base.config.llm)}
         for strategy in STRATEGIES:
             ckpt = REPO / "checkpoints" / f"{args.preset}-{family}-{strategy}"

@@ -40,6 +40,7 @@ import torch
 from fusion import FusedModel, PlainLLM, load_model
 from fusion.backbones import fingerprint
 from fusion.errors import ConfigError, DataError
+from fusion.scoring import SCORINGS as CLASSIFY_SCORINGS
 
 from .alignment import alignment_scores, load_parallel
 from .data import load_test, stratified_sample
@@ -47,7 +48,7 @@ from .metrics import classification_metrics
 from .results import SCHEMA, write_json_atomic
 from .tasks import AlignmentTask, Task, get_any_task
 
-SCORINGS = ("loglik", "constrained", "generate")
+SCORINGS = (*CLASSIFY_SCORINGS, "generate")  # classify's scorings (fusion.scoring) + generation
 REPO = Path(__file__).resolve().parents[1]
 
 

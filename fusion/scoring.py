@@ -38,10 +38,15 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(-1) - 1).clamp(min=0)
 
 
-def choice_token_ids(tokenizer, choices: list[str], scoring: str) -> list[list[int]]:
-    """The choices' LLM token ids, checked for `scoring` before any model work."""
+def check_scoring(scoring: str) -> str:
     if scoring not in SCORINGS:
         raise InputError(f"unknown scoring {scoring!r}; choose one of {', '.join(SCORINGS)}")
+    return scoring
+
+
+def choice_token_ids(tokenizer, choices: list[str], scoring: str) -> list[list[int]]:
+    """The choices' LLM token ids, checked for `scoring` before any model work."""
+    check_scoring(scoring)
     ids = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
     if any(len(c) == 0 for c in ids):
         raise InputError("a choice tokenizes to nothing")
@@ -266,14 +271,12 @@ def score_constrained(llm, embeds: torch.Tensor, mask: torch.Tensor, choice_ids:
 def score(llm, embeds, mask, choice_ids, choices: list[str], scoring: str) -> list[dict]:
     """Per prompt: choices, scoring, probs over the choices, pred, label; "loglik" adds loglik (sum),
     loglik_mean and pred_norm (the argmax of the per-token mean)."""
-    if scoring == "loglik":
+    if check_scoring(scoring) == "loglik":
         loglik, counts = score_choices(llm, embeds, mask, choice_ids)
         mean = loglik / counts[None].to(loglik.dtype)
         probs = torch.softmax(loglik, dim=-1)
-    elif scoring == "constrained":
-        probs = score_constrained(llm, embeds, mask, choice_ids).exp()
     else:
-        raise InputError(f"unknown scoring {scoring!r}; choose one of {', '.join(SCORINGS)}")
+        probs = score_constrained(llm, embeds, mask, choice_ids).exp()
     out = []
     for i in range(probs.shape[0]):
         pred = int(probs[i].argmax())
