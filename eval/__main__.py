@@ -19,7 +19,7 @@ from fusion.errors import DataError, LayerBridgeError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fusion import STRATEGIES
+    from fusion import PRECISIONS, STRATEGIES
 
     from .runner import SCORINGS
     from .tasks import ALIGNMENT_TASKS, FAMILIES, TASKS
@@ -33,12 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--task", required=True,
                      help=f"one of {', '.join([*TASKS, *ALIGNMENT_TASKS])} (or a family: {', '.join(FAMILIES)})")
     run.add_argument("--languages", nargs="+", metavar="LANG", help="default: every language with test data")
-    run.add_argument("--limit", type=int, help="only the first N examples per language (parallel sentences for "
-                                                "alignment)")
+    run.add_argument("--limit", type=int, help="a class-balanced seeded sample of N examples per language (the "
+                                                "first N parallel sentences for alignment)")
     run.add_argument("--data-dir", help="local benchmark data (schema of ../shared/benchdata); default: the hub")
     run.add_argument("--output", required=True, help="results directory: writes <output>/<model name>/<task>.json "
                                                      "and <task>.predictions.jsonl")
     run.add_argument("--batch-size", type=int, default=16)
+    run.add_argument("--precision", choices=PRECISIONS, default="auto",
+                     help="frozen backbones' precision: auto (bfloat16 on CUDA and on CPUs with AVX512-BF16/AMX, "
+                          "else float32), float32 or bfloat16")
     run.add_argument("--scoring", choices=SCORINGS, default="loglik",
                      help="loglik: most likely label string (default); constrained: most likely label under "
                           "decoding restricted to the labels (faster, no vocabulary-wide normalizer); "
@@ -60,13 +63,17 @@ def cmd_run(args):
     from .runner import evaluate, safe_name
     r = evaluate(args.model, args.task, languages=args.languages, data_dir=args.data_dir, limit=args.limit,
                  output_dir=args.output, batch_size=args.batch_size, scoring=args.scoring, bootstrap=args.bootstrap,
-                 seed=args.seed, model_name=args.name, progress=not args.no_progress, strategy=args.strategy)
+                 seed=args.seed, model_name=args.name, progress=not args.no_progress, strategy=args.strategy,
+                 precision=args.precision)
     if not PartialState().is_main_process:
         return
     out = Path(args.output) / safe_name(r["model"]["name"])
     print(f"{r['model']['name']} on {r['task']} ({r['sample_note']})")
     for lang, m in r["results"].items():
-        if "acc,none" in m:
+        if "acc,none" in m and lang.startswith("group:"):
+            print(f"  {lang:8s} acc {100 * m['acc,none']:5.1f}  macro-F1 {100 * m['f1_macro,none']:5.1f}  "
+                  f"(mean of {len(m.get('languages', []))} languages)")
+        elif "acc,none" in m:
             ci = m["acc_ci95,none"]
             ci = f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
             print(f"  {lang:8s} acc {100 * m['acc,none']:5.1f}{ci}  macro-F1 {100 * m['f1_macro,none']:5.1f}  n={m['n']}")

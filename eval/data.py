@@ -80,15 +80,32 @@ def load_hub(source: HubSource, task: Task, lang: str | None = None) -> list[dic
     return rows
 
 
+def file_languages(path) -> list[str]:
+    """The `lang` values of a JSON Lines file, in order of first appearance."""
+    return list(dict.fromkeys(str(row["lang"]) for _, row in iter_jsonl(path) if "lang" in row))
+
+
+def available_languages(task: Task, data_dir=None) -> list[str]:
+    """The languages a test run may ask for: the task's own, and for a task with open languages (SIB-200 exists in
+    205) whatever languages its local file holds, the task's own order first."""
+    if data_dir is None or not task.open_languages or "*" not in task.local_test:
+        return list(task.languages)
+    present = file_languages(Path(data_dir) / task.local_test["*"])
+    return [lang for lang in task.languages if lang in present] + [lang for lang in present if lang not in task.languages]
+
+
 def load_test(task: Task, lang: str, data_dir=None, limit: int | None = None) -> list[dict]:
     """The test examples of one language: from --data-dir when given, else from the hub."""
-    if lang not in task.languages:
+    if lang not in task.languages and not (task.open_languages and data_dir is not None):
         raise DataError(f"task {task.name} has no language {lang!r}; it has {', '.join(task.languages)}")
     if data_dir is not None:
         rel = task.local_test.get(lang) or task.local_test.get("*")
         if rel is None:
             raise DataError(f"no local test file for {task.name}/{lang} (local languages: "
                             f"{', '.join(k for k in task.local_test if k != '*') or 'any via *'})")
+        if task.open_languages and lang not in (present := file_languages(Path(data_dir) / rel)):
+            raise DataError(f"{Path(data_dir) / rel} has no examples for language {lang!r}; it has "
+                            f"{', '.join(present) or 'no lang field'}")
         rows = read_jsonl(Path(data_dir) / rel, task, lang=lang)
     else:
         rows = load_hub(task.hub, task, lang)

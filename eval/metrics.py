@@ -60,14 +60,16 @@ def percentile_ci(replicates: np.ndarray) -> list[float]:
     return [float(lo), float(hi)]
 
 
-def classification_metrics(per_lang: dict, labels, n_boot: int = 1000, seed: int = 0) -> dict:
+def classification_metrics(per_lang: dict, labels, n_boot: int = 1000, seed: int = 0, groups: dict | None = None) -> dict:
     """per_lang: {lang: (y_true, y_pred)} -> {lang: {"acc,none", "acc_ci95,none", "f1_macro,none",
-    "f1_macro_ci95,none", "n"}, "average": same keys, the unweighted mean over languages}.
+    "f1_macro_ci95,none", "n"}, "average": same keys, the unweighted mean over languages, and for each named group
+    of `groups` ({name: [langs]}) with at least one language present, "group:<name>": the mean over its languages
+    (plus "languages": which of them were present).
 
-    The average's interval resamples every language (with the same resamples as its own interval) and averages
+    An average's interval resamples every language (with the same resamples as its own interval) and averages
     the per-language metrics of each replicate. n_boot = 0 gives no intervals (None)."""
     labels = list(labels)
-    out, reps = {}, {"acc": [], "f1_macro": []}
+    out, reps = {}, {}
     for lang, (y_true, y_pred) in per_lang.items():
         y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
         if len(y_true) == 0:
@@ -76,18 +78,28 @@ def classification_metrics(per_lang: dict, labels, n_boot: int = 1000, seed: int
                "f1_macro,none": macro_f1(y_true, y_pred, labels), "f1_macro_ci95,none": None, "n": len(y_true)}
         if n_boot > 0:
             idx = bootstrap_indices(len(y_true), n_boot, seed, lang)
-            acc_r = accuracy_replicates(y_true, y_pred, idx)
-            f1_r = macro_f1_replicates(y_true, y_pred, idx, labels)
-            row["acc_ci95,none"], row["f1_macro_ci95,none"] = percentile_ci(acc_r), percentile_ci(f1_r)
-            reps["acc"].append(acc_r)
-            reps["f1_macro"].append(f1_r)
+            reps[lang] = {"acc": accuracy_replicates(y_true, y_pred, idx),
+                          "f1_macro": macro_f1_replicates(y_true, y_pred, idx, labels)}
+            row["acc_ci95,none"] = percentile_ci(reps[lang]["acc"])
+            row["f1_macro_ci95,none"] = percentile_ci(reps[lang]["f1_macro"])
         out[lang] = row
-    rows = list(out.values())
-    avg = {"acc,none": float(np.mean([r["acc,none"] for r in rows])), "acc_ci95,none": None,
-           "f1_macro,none": float(np.mean([r["f1_macro,none"] for r in rows])), "f1_macro_ci95,none": None,
-           "n": sum(r["n"] for r in rows)}
-    if n_boot > 0:
-        avg["acc_ci95,none"] = percentile_ci(np.mean(reps["acc"], axis=0))
-        avg["f1_macro_ci95,none"] = percentile_ci(np.mean(reps["f1_macro"], axis=0))
-    out["average"] = avg
+    averages = {"average": list(out)}
+    for name, members in (groups or {}).items():
+        present = [lang for lang in members if lang in out]
+        if present:
+            averages[f"group:{name}"] = present
+    for name, langs in averages.items():
+        out[name] = mean_over(out, reps, langs, n_boot)
+        if name.startswith("group:"):
+            out[name]["languages"] = langs
     return out
+
+
+def mean_over(rows: dict, reps: dict, langs: list, n_boot: int) -> dict:
+    """The unweighted mean of the languages' metrics, with the interval of the mean of their bootstrap replicates."""
+    avg = {"n": sum(rows[lang]["n"] for lang in langs)}
+    for metric in ("acc", "f1_macro"):
+        avg[f"{metric},none"] = float(np.mean([rows[lang][f"{metric},none"] for lang in langs]))
+        avg[f"{metric}_ci95,none"] = percentile_ci(np.mean([reps[lang][metric] for lang in langs], axis=0)) \
+            if n_boot > 0 else None
+    return {k: avg[k] for k in ("acc,none", "acc_ci95,none", "f1_macro,none", "f1_macro_ci95,none", "n")}

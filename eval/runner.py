@@ -43,7 +43,7 @@ from fusion.errors import ConfigError, DataError
 from fusion.scoring import SCORINGS as CLASSIFY_SCORINGS
 
 from .alignment import alignment_scores, load_parallel
-from .data import load_test, stratified_sample
+from .data import available_languages, load_test, stratified_sample
 from .metrics import classification_metrics
 from .results import SCHEMA, write_json_atomic
 from .tasks import AlignmentTask, Task, get_any_task
@@ -107,20 +107,25 @@ def safe_name(name: str) -> str:
 # ---------------------------------------------------------------- data
 
 def default_languages(task, data_dir) -> list[str]:
-    """All task languages; with --data-dir only those that have a local file."""
-    if isinstance(task, AlignmentTask) or data_dir is None or "*" in task.local_test:
+    """All task languages; with --data-dir only those that have a local file (for a task with open languages:
+    every language of its local file)."""
+    if isinstance(task, AlignmentTask):
         return list(task.languages)
+    if data_dir is None or "*" in task.local_test:
+        return available_languages(task, data_dir)
     return [lang for lang in task.languages if lang in task.local_test]
 
 
-def check_languages(task, languages) -> list[str]:
+def check_languages(task, languages, data_dir=None) -> list[str]:
     languages = list(languages)
     if not languages:
         raise ConfigError("give at least one language")
-    unknown = [lang for lang in languages if lang not in task.languages]
+    known = list(task.languages) if isinstance(task, AlignmentTask) else available_languages(task, data_dir)
+    unknown = [lang for lang in languages if lang not in known]
     if unknown:
-        raise DataError(f"task {task.name} has no language {', '.join(map(repr, unknown))}; "
-                        f"it has {', '.join(task.languages)}")
+        where = f" in {data_dir}" if data_dir is not None and getattr(task, "open_languages", False) else ""
+        raise DataError(f"task {task.name} has no language {', '.join(map(repr, unknown))}{where}; "
+                        f"it has {', '.join(known)}")
     if len(set(languages)) != len(languages):
         raise ConfigError(f"a language is given twice: {' '.join(languages)}")
     return languages
@@ -292,7 +297,8 @@ def sample_note(task: Task, data_dir, limit, available: dict, effective: dict) -
 
 def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | None = None, output_dir=None,
              batch_size: int = 16, scoring: str = "loglik", bootstrap: int = 1000, seed: int = 0,
-             model_name: str | None = None, progress: bool = True, strategy: str | None = None) -> dict:
+             model_name: str | None = None, progress: bool = True, strategy: str | None = None,
+             precision: str = "auto") -> dict:
     """Evaluate `model` (a FusedModel / PlainLLM, or a checkpoint dir, preset name or "plain:<llm>") on a task.
     Returns the results dict (schema of eval.results); with `output_dir`, writes <output_dir>/<name>/<task>.json
     and <task>.predictions.jsonl, resuming from the predictions of an interrupted run. Bad input raises
@@ -311,7 +317,7 @@ def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | 
             raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
     if data_dir is not None and not Path(data_dir).is_dir():
         raise DataError(f"data directory {data_dir} does not exist")
-    languages = check_languages(task, languages or default_languages(task, data_dir))
+    languages = check_languages(task, languages or default_languages(task, data_dir), data_dir)
     if isinstance(task, AlignmentTask):  # data first: a bad file fails before the model loads
         rows = load_parallel(task, data_dir, languages)
     else:
@@ -321,7 +327,7 @@ def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | 
     spec = model if isinstance(model, str) else None
     if spec is not None:
         torch.manual_seed(seed)  # a preset's untrained bridge is random: the same weights in every process
-        model = load_model(spec, strategy=strategy, device=state.device)
+        model = load_model(spec, strategy=strategy, device=state.device, dtype=precision)
     info = describe_model(model, spec, strategy)
     if model_name:
         info["name"] = model_name
@@ -375,10 +381,11 @@ def evaluate_classification(model, examples, available, *, task, languages, data
     effective = {lang: len(per_lang[lang][0]) for lang in languages}
     results = {
         "schema": SCHEMA, "model": info, "task": task.name,
-        "config": {"scoring": scoring, "limit": limit, "data_source": str(data_dir) if data_dir else
+        "config": {"scoring": scoring, "precision": model.precision, "limit": limit,
+                   "data_source": str(data_dir) if data_dir else
                    f"hub:{task.hub.path}", "bootstrap": bootstrap, "seed": seed, "batch_size": batch_size,
                    "processes": state.num_processes, "languages": languages},
-        "results": classification_metrics(per_lang, range(len(task.choices)), bootstrap, seed),
+        "results": classification_metrics(per_lang, range(len(task.choices)), bootstrap, seed, task.groups),
         "n_samples": {lang: {"effective": effective[lang], "available": available[lang],
                              "truncated": sum(bool(r.get("truncated")) for r in ordered if r["lang"] == lang)}
                       for lang in languages},
@@ -426,7 +433,8 @@ def evaluate_alignment(model, rows, *, task, languages, data_dir, limit, seed, i
     n = len(rows)
     results = {
         "schema": SCHEMA, "model": info, "task": task.name,
-        "config": {"scoring": "retrieval@1: cosine of mean-pooled encoder states, English -> X", "limit": limit,
+        "config": {"scoring": "retrieval@1: cosine of mean-pooled encoder states, English -> X",
+                   "precision": model.precision, "limit": limit,
                    "data_source": str(data_dir), "bootstrap": 0, "seed": seed, "batch_size": batch_size,
                    "processes": state.num_processes, "languages": languages,
                    "layers": f"hidden states 0..{pooled[languages[0]]['layers'].shape[0] - 1} (0 = embeddings)"},

@@ -32,7 +32,10 @@ class Task:
     train_hub: HubSource | None = None
     target_delimiter: str = " "
     metrics: tuple = ("acc", "f1_macro")
-    family: str = ""                    # tasks of one family share a trained bridge (nli, news, sentiment)
+    family: str = ""                    # tasks of one family share a trained bridge (nli, news, sentiment, topic)
+    english: str = "en"                 # the code of English in this task's files (dev rows are filtered by it)
+    groups: dict = field(default_factory=dict)  # named language groups averaged in the results, e.g. low-resource
+    open_languages: bool = False        # any language code present in the local file is accepted, not only `languages`
 
     def prompt(self, example: dict) -> str:
         return self.template.format(**{k: str(example[k]).strip() for k in self.text_fields})
@@ -84,7 +87,26 @@ TASKS = {t.name: t for t in [
          train_hub=HubSource("mteb/amazon_reviews_multi", split="train", config="en")),
 ]}
 
-FAMILIES = {"nli": "xnli", "news": "sinhala_news", "sentiment": "amazon_reviews"}
+SIB_LABEL_NAMES = ("science/technology", "travel", "politics", "sports", "health", "entertainment", "geography")
+SIB_HUB = dict(path="Davlan/sib200", config="{lang}", fields={"category": "label"}, label_names=SIB_LABEL_NAMES)
+SIB_LOW_RESOURCE = ("sin_Sinh", "tam_Taml", "ben_Beng", "hin_Deva", "mal_Mlym", "tel_Telu", "npi_Deva", "urd_Arab",
+                    "mar_Deva", "guj_Gujr", "kan_Knda", "pan_Guru", "swh_Latn")
+TASKS["sib200"] = Task(
+    name="sib200", family="topic",
+    description="SIB-200 topic classification of FLORES-200 sentences, 7 topics, 205 languages (Adelani et al., 2023)",
+    languages=("eng_Latn", "sin_Sinh", "tam_Taml", "ben_Beng", "hin_Deva", "mal_Mlym", "tel_Telu", "npi_Deva",
+               "urd_Arab", "mar_Deva", "guj_Gujr", "kan_Knda", "pan_Guru", "swh_Latn", "amh_Ethi", "zho_Hans",
+               "arb_Arab", "fra_Latn", "deu_Latn", "spa_Latn", "rus_Cyrl", "tha_Thai", "vie_Latn", "tur_Latn",
+               "ell_Grek", "bul_Cyrl", "jpn_Jpan", "ind_Latn"),
+    template="Topic: {text} Category:", text_fields=("text",),
+    choices=("Science", "Travel", "Politics", "Sports", "Health", "Entertainment", "Geography"),
+    hub=HubSource(split="test", **SIB_HUB), local_test={"*": "sib200/test.jsonl"},
+    train_local="sib200/train.jsonl", dev_local="sib200/dev.jsonl",
+    train_hub=HubSource(split="train", **{**SIB_HUB, "config": "eng_Latn"}),
+    english="eng_Latn", open_languages=True,
+    groups={"low-resource": SIB_LOW_RESOURCE, "si-ta-bn": ("sin_Sinh", "tam_Taml", "ben_Beng")})
+
+FAMILIES = {"nli": "xnli", "news": "sinhala_news", "sentiment": "amazon_reviews", "topic": "sib200"}
 
 
 def get_task(name: str) -> Task:

@@ -34,11 +34,6 @@ def hardware() -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
-def default_dtype(device: torch.device) -> torch.dtype:
-    """bf16 on GPU (never fp16: mT5 overflows in fp16), float32 on CPU."""
-    return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
-
-
 # ---------------------------------------------------------------- tiny random models (no download)
 
 def byte_tokenizer(specials: list[str], append_eos: bool) -> PreTrainedTokenizerFast:

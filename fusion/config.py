@@ -3,7 +3,7 @@ from transformers import PretrainedConfig
 
 from .errors import ConfigError
 
-STRATEGIES = ("last", "global-softmax", "transformer-softmax")
+STRATEGIES = ("last", "global-softmax", "transformer-softmax", "residual-softmax")
 MAPPINGS = ("linear", "mlp")
 
 
@@ -11,7 +11,8 @@ class FusionConfig(PretrainedConfig):
     """Describes a fused model: which frozen encoder and LLM, how the encoder's layers are fused and mapped.
 
     encoder / llm: a packaged name (see `fusion.backbones.PACKAGED`), a local directory, or a hub id.
-    strategy: "last" (LangBridge baseline), "global-softmax" or "transformer-softmax".
+    strategy: "last" (LangBridge baseline), "global-softmax", "transformer-softmax" (the paper's), or
+        "residual-softmax" (this project's variant: h_L + a gated global softmax over all layers, starting at h_L).
     layers: encoder layer outputs to fuse, 1-based (hidden_states[i]); None = every layer output,
         the embedding output (index 0) excluded.
     layer_norm: normalise each layer (parameter-free LayerNorm) before mixing. mT5 intermediate states

@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from . import backbones
 from .config import FusionConfig
 from .errors import CheckpointError, ConfigError, InputError
+from .precision import precision_name, resolve_dtype
 from .scoring import choice_token_ids, left_pad, positions, score
 from .strategies import Bridge
 
@@ -100,20 +101,22 @@ class FusedModel(nn.Module):
         cfg.fused_layers()  # raises ConfigError for layers the encoder does not have
 
     @classmethod
-    def from_config(cls, config: FusionConfig, device=None, dtype=None) -> "FusedModel":
+    def from_config(cls, config: FusionConfig, device=None, dtype="auto") -> "FusedModel":
+        """dtype: the frozen backbones' precision, "auto" | "float32" | "bfloat16" (fusion.precision); the bridge
+        stays float32."""
         device = torch.device(device) if device is not None else backbones.default_device()
-        dtype = dtype or backbones.default_dtype(device)
+        dtype = resolve_dtype(dtype, device)
         encoder, enc_tok = backbones.load_encoder(config.encoder, device, dtype)
         llm, llm_tok = backbones.load_llm(config.llm, device, dtype)
         return cls(config, encoder, enc_tok, llm, llm_tok)
 
     @classmethod
-    def from_preset(cls, name: str, device=None, dtype=None, **overrides) -> "FusedModel":
+    def from_preset(cls, name: str, device=None, dtype="auto", **overrides) -> "FusedModel":
         from .presets import preset_config
         return cls.from_config(preset_config(name, **overrides), device=device, dtype=dtype)
 
     @classmethod
-    def from_pretrained(cls, path, device=None, dtype=None, backbones: "FusedModel | None" = None) -> "FusedModel":
+    def from_pretrained(cls, path, device=None, dtype="auto", backbones: "FusedModel | None" = None) -> "FusedModel":
         """Load a checkpoint directory written by save_pretrained (config.json + bridge.safetensors).
         `backbones`: an already-loaded FusedModel whose frozen encoder and LLM this bridge shares (loaded once
         for many bridges; the fingerprint check below refuses other backbones)."""
@@ -183,6 +186,11 @@ class FusedModel(nn.Module):
     @property
     def llm_dtype(self) -> torch.dtype:
         return self.llm.get_input_embeddings().weight.dtype
+
+    @property
+    def precision(self) -> str:
+        """The frozen backbones' precision ("float32" or "bfloat16"), as recorded in results and model cards."""
+        return precision_name(self.llm_dtype)
 
     # ------------------------------------------------------------------ the soft prompt
 

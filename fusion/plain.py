@@ -4,6 +4,7 @@ import torch
 
 from . import backbones
 from .model import check_choices, check_texts
+from .precision import precision_name, resolve_dtype
 from .scoring import choice_token_ids, left_pad, score
 
 
@@ -14,17 +15,22 @@ class PlainLLM:
             p.requires_grad_(False)
 
     @classmethod
-    def from_name(cls, name: str, device=None, dtype=None) -> "PlainLLM":
-        """`name`: a preset (its LLM is used) or an LLM name as FusionConfig.llm accepts."""
+    def from_name(cls, name: str, device=None, dtype="auto") -> "PlainLLM":
+        """`name`: a preset (its LLM is used) or an LLM name as FusionConfig.llm accepts; dtype: the precision
+        ("auto" | "float32" | "bfloat16", fusion.precision)."""
         from .presets import PRESETS
         llm_name = PRESETS[name]["llm"] if name in PRESETS else name
         device = torch.device(device) if device is not None else backbones.default_device()
-        llm, tok = backbones.load_llm(llm_name, device, dtype or backbones.default_dtype(device))
+        llm, tok = backbones.load_llm(llm_name, device, resolve_dtype(dtype, device))
         return cls(llm, tok, llm_name)
 
     @property
     def device(self):
         return next(self.llm.parameters()).device
+
+    @property
+    def precision(self) -> str:
+        return precision_name(self.llm.get_input_embeddings().weight.dtype)
 
     def prompt_embeddings(self, texts: list[str]):
         """[BOS] + text tokens (truncated from the left, keeping the prompt's end) -> left-padded embeds, mask."""

@@ -33,6 +33,9 @@ class GlobalSoftmax(nn.Module):
         self.temperature_base = config.temperature_base
         self.temperature_scale = config.temperature_scale
 
+    def temperature_parameters(self):
+        return [self.temperature]
+
     def layer_weights(self):
         tau = self.temperature_base + self.temperature_scale * self.temperature
         return torch.softmax(tau * self.layer_logits, dim=0)                # [L]
@@ -86,7 +89,34 @@ class TransformerSoftmax(nn.Module):
         return b.norm2(h + b._ff_block(h))[:, 0]                            # [n, D]
 
 
-STRATEGY_CLASSES = {"last": LastLayer, "global-softmax": GlobalSoftmax, "transformer-softmax": TransformerSoftmax}
+class ResidualSoftmax(nn.Module):
+    """Keep the last layer, add what the others know: H = h_L + g * sum_l alpha_l h_l, alpha = softmax(w) over the
+    layers (shared by all tokens), g [D] a per-dimension gate initialised at 0, so training starts exactly at the
+    LangBridge baseline and moves away from it only as far as the English loss asks. Weights shown: the effective
+    share of each layer, (1[l = L] + |g|_mean alpha_l) / (1 + |g|_mean)."""
+
+    def __init__(self, config: FusionConfig, num_layers: int, dim: int):
+        super().__init__()
+        self.layer_logits = nn.Parameter(torch.zeros(num_layers))            # w: equal init
+        self.gate = nn.Parameter(torch.zeros(dim))                          # g: 0 = last layer only
+
+    def layer_weights(self):
+        alpha = torch.softmax(self.layer_logits, dim=0)                     # [L]
+        g = self.gate.abs().mean()
+        last = torch.zeros_like(alpha)
+        last[-1] = 1.0
+        return (last + g * alpha) / (1 + g)                                 # [L], sums to 1
+
+    def forward(self, states, mask):
+        alpha = torch.softmax(self.layer_logits, dim=0).to(states.dtype)    # [L]
+        mixed = torch.einsum("l,lbtd->btd", alpha, states)                  # [B, T, D]
+        fused = states[-1] + self.gate.to(states.dtype) * mixed             # [B, T, D]
+        weights = self.layer_weights().to(states.dtype).expand(*mask.shape, -1) * mask[..., None]  # [B, T, L]
+        return fused, weights
+
+
+STRATEGY_CLASSES = {"last": LastLayer, "global-softmax": GlobalSoftmax, "transformer-softmax": TransformerSoftmax,
+                    "residual-softmax": ResidualSoftmax}
 
 
 class Mapping(nn.Module):
@@ -114,6 +144,16 @@ class Bridge(nn.Module):
         self.fusion = STRATEGY_CLASSES[config.strategy](config, len(self.layers), dim)
         self.mapping = Mapping(config.mapping, dim, config.llm_hidden_size)
         self.boundary = nn.Parameter(torch.zeros(config.llm_hidden_size))
+
+    def param_groups(self, lr: float, temperature_lr: float | None = None) -> list[dict]:
+        """Optimizer groups: global softmax's temperature t gets its own learning rate (tau = base + 1e5 t moves
+        1e5 times faster than t), everything else `lr`."""
+        temperature = list(getattr(self.fusion, "temperature_parameters", list)())
+        others = [p for p in self.parameters() if all(p is not t for t in temperature)]
+        groups = [{"params": others, "lr": lr}]
+        if temperature:
+            groups.append({"params": temperature, "lr": temperature_lr or lr})
+        return groups
 
     def fuse(self, hidden_states, mask):
         """hidden_states: the encoder's tuple of [B, T, D] (index 0 = embeddings); mask [B, T].

@@ -46,7 +46,11 @@ class TrainArgs:
     data_dir: str | None = None
     max_train_examples: int = 100_000      # class-balanced subset
     dev_fraction: float = 0.1              # held out of the training file when there is no dev file
-    eval_examples: int = 200               # English dev examples scored at the end (0 = skip)
+    eval_examples: int = 200               # English dev examples scored (a fixed set; 0 = skip)
+    eval_every: int = 0                    # score the dev set every N steps, keep the best bridge (0 = only at the end)
+    patience: int = 0                      # stop after this many dev evaluations without improvement (0 = never)
+    balance: bool = True                   # class-balanced subset of the training file (False: every example)
+    precision: str = "auto"                # frozen backbones: auto | float32 | bfloat16 (fusion.precision)
     lr: float = 3e-5
     temperature_lr: float | None = None    # global softmax's temperature t (tau = 100 + 1e5 t); None = lr
     weight_decay: float = 0.0
@@ -88,10 +92,14 @@ def prepare_data(args: TrainArgs, task):
     if args.dev_file:
         dev = read_jsonl(args.dev_file, task)
     elif args.data_dir and task.dev_local and not args.train_file:
-        dev = read_jsonl(Path(args.data_dir) / task.dev_local, task)
+        dev = read_jsonl(Path(args.data_dir) / task.dev_local, task, lang=task.english)
     else:
         rows, dev = split_dev(rows, args.dev_fraction, args.seed)
-    train = balanced(rows, len(task.choices), args.max_train_examples, args.seed)
+    if args.balance:
+        train = balanced(rows, len(task.choices), args.max_train_examples, args.seed)
+    else:
+        train = rows[:args.max_train_examples]
+        random.Random(args.seed).shuffle(train)
     if len(train) < args.batch_size:
         raise DataError(f"only {len(train)} class-balanced training examples; need at least one batch "
                         f"({args.batch_size}). Check that every label occurs in the training file.")
@@ -148,15 +156,27 @@ def build_model(args: TrainArgs, device) -> FusedModel:
             overrides["layers"] = [int(x) for x in str(args.layers).split(",")]
         except ValueError as e:
             raise ConfigError(f"--layers takes comma-separated layer numbers such as 6,9,12, not {args.layers!r}") from e
-    return FusedModel.from_config(preset_config(args.preset, **overrides), device=device)
+    return FusedModel.from_config(preset_config(args.preset, **overrides), device=device, dtype=args.precision)
 
 
-def dev_accuracy(model: FusedModel, task, dev: list[dict], n: int) -> float | None:
+def dev_metrics(model: FusedModel, task, dev: list[dict], n: int) -> dict | None:
+    """Accuracy and mean cross-entropy over the choices (-log p(gold)) on the first n dev rows (a fixed set)."""
     if n <= 0 or not dev:
         return None
     rows = dev[:n]
+    mode = model.training
+    model.train(False)
     preds = model.classify([task.prompt(r) for r in rows], task.targets, batch_size=16)
-    return sum(p["pred"] == r["label"] for p, r in zip(preds, rows)) / len(rows)
+    model.train(mode)
+    acc = sum(p["pred"] == r["label"] for p, r in zip(preds, rows)) / len(rows)
+    loss = -sum(math.log(max(p["probs"][r["label"]], 1e-12)) for p, r in zip(preds, rows)) / len(rows)
+    return {"dev_accuracy": round(acc, 5), "dev_loss": round(loss, 5), "dev_examples": len(rows)}
+
+
+def improves(new: dict, best: dict | None) -> bool:
+    """Dev accuracy at least as high as the best so far: at equal accuracy the later bridge wins (it has trained
+    longer, at the lower learning rate the schedule has reached). Decided before any run was scored on a test set."""
+    return best is None or new["dev_accuracy"] >= best["dev_accuracy"]
 
 
 def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
@@ -176,22 +196,19 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
     torch.manual_seed(args.seed)
     model = build_model(args, acc.device)
     bridge = model.bridge
-    temperature = [p for n, p in bridge.named_parameters() if n == "fusion.temperature"]
-    others = [p for n, p in bridge.named_parameters() if n != "fusion.temperature"]
-    groups = [{"params": others, "lr": args.lr}]
-    if temperature:
-        groups.append({"params": temperature, "lr": args.temperature_lr or args.lr})
-    optimizer = torch.optim.AdamW(groups, lr=args.lr, weight_decay=args.weight_decay)
+    optimizer = torch.optim.AdamW(bridge.param_groups(args.lr, args.temperature_lr), lr=args.lr,
+                                  weight_decay=args.weight_decay)
 
     global_batch = args.batch_size * acc.num_processes
     per_epoch = len(train_rows) // global_batch
     total = args.max_steps or max(1, math.ceil(args.epochs * per_epoch))
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(args.warmup_ratio * total), total)
 
-    start = 0
+    start, tracker = 0, {"best": None, "best_step": None, "bad_evals": 0, "stop_reason": None}
     ckpt = last_checkpoint(out)
     if ckpt is not None:
         start = load_state(model, optimizer, ckpt)
+        tracker.update(json.loads((ckpt / "trainer_state.json").read_text()).get("tracker", {}))
         with warnings.catch_warnings():  # fast-forwarding the schedule without optimizer steps is intended here
             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
             for _ in range(start):
@@ -203,7 +220,8 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
         kept = [l for l in (metrics_path.read_text().splitlines() if metrics_path.exists() else [])
                 if json.loads(l).get("step", 0) <= start]
         metrics_path.write_text("".join(l + "\n" for l in kept))
-    acc.print(f"task {task.name}: {len(train_rows)} balanced training examples, {len(dev_rows)} dev; "
+    acc.print(f"task {task.name}: {len(train_rows)} training examples, {len(dev_rows)} dev; precision "
+              f"{model.precision}; "
               f"{total} steps of {global_batch} on {acc.num_processes} process(es); "
               f"{model.num_trainable_parameters():,} trainable parameters")
 
@@ -211,7 +229,12 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
     bar = tqdm(range(start, total), initial=start, total=total, disable=not acc.is_main_process, desc="train")
     t0 = time.time()
     model.train()
+    last_step = start
+    if tracker["stop_reason"] is not None:  # the run had already stopped early
+        bar.close()
+        bar = []
     for step in bar:
+        last_step = step + 1
         torch.manual_seed(args.seed * 1_000_003 + step * 101 + acc.process_index)  # dropout: a function of the step
         idx = batch_indices(step, len(train_rows), global_batch, args.seed)
         mine = idx[acc.process_index * args.batch_size:(acc.process_index + 1) * args.batch_size]
@@ -232,22 +255,38 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
                 record["layer_weights"] = [round(w, 5) for w in bridge.fusion.layer_weights().tolist()]
             with metrics_path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
-        if (step + 1) % args.save_every == 0 or step + 1 == total:
+        stop = False
+        if args.eval_every and (step + 1) % args.eval_every == 0:
+            stop = evaluate_dev(model, task, dev_rows, args, step + 1, out, tracker, metrics_path, acc)
+        if (step + 1) % args.save_every == 0 or step + 1 == total or stop:
             if acc.is_main_process:
-                save_state(model, optimizer, step + 1, args, out, {"total_steps": total})
+                save_state(model, optimizer, step + 1, args, out, {"total_steps": total, "tracker": tracker})
             acc.wait_for_everyone()
+        if stop:
+            acc.print(f"stopping at step {step + 1}: {tracker['stop_reason']}")
+            break
         if _interrupt_at is not None and step + 1 == _interrupt_at:
             raise KeyboardInterrupt(f"simulated interruption after step {step + 1}")
     train_s = time.time() - t0
     model.train(False)
     if acc.is_main_process:
-        dev_acc = dev_accuracy(model, task, dev_rows, args.eval_examples)
-        n_dev = min(len(dev_rows), args.eval_examples)
-        summary = {"task": task.name, "strategy": args.strategy, "steps": total, "resumed_from": start,
+        trained_steps = last_step
+        if tracker["stop_reason"] is None:
+            tracker["stop_reason"] = f"reached the maximum of {total} steps"
+        if args.eval_every and tracker["best_step"] is not None:  # ship the best bridge seen on English dev
+            model.bridge.load_state_dict(load_file(str(out / "best" / "bridge.safetensors")))
+        final = dev_metrics(model, task, dev_rows, args.eval_examples) or {}
+        summary = {"task": task.name, "strategy": args.strategy, "steps": tracker["best_step"] or trained_steps,
+                   "trained_steps": trained_steps, "max_steps": total, "stop_reason": tracker["stop_reason"],
+                   "resumed_from": start, "seed": args.seed, "precision": model.precision,
                    "train_examples": len(train_rows), "global_batch": global_batch,
-                   "dev_accuracy": dev_acc, "dev_examples": n_dev, "train_seconds_this_run": round(train_s, 1),
+                   "dev_accuracy": final.get("dev_accuracy"), "dev_loss": final.get("dev_loss"),
+                   "dev_examples": final.get("dev_examples", 0), "train_seconds_this_run": round(train_s, 1),
                    "hardware": backbones.hardware(), "processes": acc.num_processes,
                    "trainable_parameters": model.num_trainable_parameters()}
+        if args.eval_every:
+            plot_learning_curve(metrics_path, out / "learning_curve.png", f"{task.name} / {args.strategy} / seed {args.seed}",
+                                tracker["best_step"])
         if hasattr(bridge.fusion, "layer_weights"):
             summary["layer_weights"] = [round(w, 4) for w in bridge.fusion.layer_weights().tolist()]
         model.save_pretrained(out, model_card=model_card(args, model, task, summary))
@@ -258,11 +297,69 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
     return out
 
 
+def evaluate_dev(model, task, dev_rows, args, step, out: Path, tracker: dict, metrics_path: Path, acc) -> bool:
+    """Main process: score the fixed English dev set, keep the best bridge in out/best, count evaluations without
+    improvement. Every process gets the stop decision (broadcast), so no rank waits on another."""
+    from accelerate.utils import broadcast_object_list
+    decision = [None]
+    if acc.is_main_process:
+        m = dev_metrics(model, task, dev_rows, args.eval_examples)
+        if m is not None:
+            with metrics_path.open("a") as f:
+                f.write(json.dumps({"step": step, **m}) + "\n")
+            if improves(m, tracker["best"]):
+                tracker.update(best=m, best_step=step, bad_evals=0)
+                model.save_pretrained(out / "best")
+            else:
+                tracker["bad_evals"] += 1
+            if args.patience and tracker["bad_evals"] >= args.patience:
+                tracker["stop_reason"] = (f"early stop: English dev accuracy did not improve on "
+                                          f"{tracker['best']['dev_accuracy']:.3f} (step {tracker['best_step']}) in "
+                                          f"{args.patience} evaluations ({args.patience * args.eval_every} steps)")
+        decision = [dict(tracker)]
+    broadcast_object_list(decision)
+    tracker.update(decision[0])
+    return tracker["stop_reason"] is not None and tracker["stop_reason"].startswith("early stop")
+
+
+def plot_learning_curve(metrics_path: Path, png: Path, title: str, best_step: int | None):
+    """Training loss (and its 25-step moving mean) and English dev accuracy / loss over the steps, as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    records = [json.loads(l) for l in metrics_path.read_text().splitlines() if l.strip()]
+    train = [(r["step"], r["loss"]) for r in records if "loss" in r]
+    dev = [(r["step"], r["dev_accuracy"], r["dev_loss"]) for r in records if "dev_accuracy" in r]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    if train:
+        steps, losses = zip(*train)
+        ax1.plot(steps, losses, color="0.75", lw=0.6, label="train loss (batch)")
+        k = 25
+        mean = [sum(losses[max(0, i - k + 1):i + 1]) / len(losses[max(0, i - k + 1):i + 1]) for i in range(len(losses))]
+        ax1.plot(steps, mean, color="C0", label=f"train loss ({k}-step mean)")
+    if dev:
+        ax1.plot([d[0] for d in dev], [d[2] for d in dev], "o-", color="C1", ms=3, label="dev loss (over choices)")
+        ax2.plot([d[0] for d in dev], [d[1] for d in dev], "o-", color="C2", ms=3, label="English dev accuracy")
+    if best_step:
+        for ax in (ax1, ax2):
+            ax.axvline(best_step, color="k", ls=":", lw=1, label=f"kept: step {best_step}")
+    ax1.set_xlabel("step"), ax1.set_ylabel("loss"), ax1.legend(fontsize=7)
+    ax2.set_xlabel("step"), ax2.set_ylabel("accuracy"), ax2.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
 def model_card(args: TrainArgs, model: FusedModel, task, s: dict) -> str:
     cfg = model.config
     dev = "not measured" if s["dev_accuracy"] is None else f"{s['dev_accuracy']:.3f} (n={s['dev_examples']})"
     data = args.train_file or args.train_dataset or (f"{args.data_dir}/{task.train_local}" if args.data_dir else
                                                      f"hub: {task.train_hub.path if task.train_hub else '?'}")
+    stopped = "" if not s.get("stop_reason") else (
+        f"\n- Kept the bridge of step {s['steps']} (best English dev accuracy, dev scored every {args.eval_every} steps); "
+        f"trained {s['trained_steps']} of at most {s['max_steps']} steps; stopped: {s['stop_reason']}. "
+        f"Learning curve: learning_curve.png")
     lw = f"\n- Final global-softmax layer weights (layers {model.bridge.layers}): {s['layer_weights']}" \
         if "layer_weights" in s else ""
     return f"""# LayerBridge bridge: {task.name} / {cfg.strategy}
@@ -272,11 +369,12 @@ encoder `{cfg.encoder}` and the frozen LLM `{cfg.llm}`. Load with `FusedModel.fr
 
 - Task: {task.name} ({task.description}); prompt `{task.template}` -> {', '.join(task.choices)}
 - Training data: {data}, English only; {s['train_examples']} class-balanced examples
-- Steps: {s['steps']} x global batch {s['global_batch']} ({s['processes']} process(es)); seed {args.seed}
+- Steps: {s['steps']} x global batch {s['global_batch']} ({s['processes']} process(es)); seed {args.seed}{stopped}
 - Optimiser: AdamW lr {args.lr} (temperature lr {args.temperature_lr or args.lr}), weight decay {args.weight_decay},
   cosine schedule with {args.warmup_ratio:.0%} warm-up, grad clip {args.grad_clip}
 - Encoder input: `{cfg.encoder_text_prefix}` + prompt, truncated at {cfg.max_encoder_length} tokens; layer norm before
   mixing: {cfg.layer_norm}; mapping: {cfg.mapping}
+- Precision: frozen encoder and LLM in {s['precision']}; bridge, optimizer and loss in float32
 - Hardware: {s['hardware']}; training time of the last run: {s['train_seconds_this_run']} s
 - English dev accuracy: {dev}{lw}
 """

@@ -1,25 +1,48 @@
 #!/usr/bin/env bash
-# Trains the pocket bridges that ship in checkpoints/ (one after another: the 2-core CPU is the budget).
-# Usage: bash scripts/train_pocket_bridges.sh [family ...]   (families: nli news sentiment; default: all three)
-# A bridge whose checkpoints/ directory already exists is skipped; an interrupted run resumes from runs/.
+# Trains the pocket bridges that ship in checkpoints/, one after another (the 2-core CPU is the budget), each to
+# convergence on ENGLISH dev: the dev set is scored every EVAL_EVERY steps, the best bridge is kept, and a run stops
+# after PATIENCE evaluations without improvement (fusion.train --eval-every/--patience).
+#
+#   bash scripts/train_pocket_bridges.sh                       # the whole queue, mission first (see QUEUE)
+#   QUEUE="topic:last:0 topic:residual-softmax:0" bash scripts/train_pocket_bridges.sh
+#
+# A queue entry is family:strategy:seed. Output: runs/pocket-<family>-<strategy>-s<seed>/ (resumable: an interrupted
+# run continues from its last checkpoint); a finished run is copied to checkpoints/ (seed 0 as
+# pocket-<family>-<strategy>, other seeds with a -s<seed> suffix). A bridge this queue already put in checkpoints/ is
+# skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/benchdata}
-families=${*:-nli news sentiment}
-for family in $families; do
-  case $family in
-    nli) steps=150; len=128 ;;
-    news) steps=100; len=96 ;;
-    sentiment) steps=80; len=128 ;;
+PY=${PY:-.venv/bin/python}
+strategies="last transformer-softmax global-softmax residual-softmax"
+default_queue=""
+for seed in 0 1 2; do
+  for family in topic news; do
+    for s in $strategies; do default_queue+="$family:$s:$seed "; done
+  done
+done
+for family in nli sentiment; do
+  for s in $strategies; do default_queue+="$family:$s:0 "; done
+done
+QUEUE=${QUEUE:-$default_queue}
+
+for entry in $QUEUE; do
+  IFS=: read -r family strategy seed <<< "$entry"
+  case $family in   # steps: an upper bound; early stopping on English dev decides
+    topic) args="--max-steps 1000 --max-encoder-length 128 --balance false" ;;
+    news) args="--max-steps 1000 --max-encoder-length 96" ;;
+    nli) args="--max-steps 3000 --max-encoder-length 128" ;;
+    sentiment) args="--max-steps 3000 --max-encoder-length 128" ;;
     *) echo "unknown family $family" >&2; exit 2 ;;
   esac
-  for strategy in last global-softmax transformer-softmax; do
-    name=pocket-$family-$strategy
-    [ -f "checkpoints/$name/bridge.safetensors" ] && continue
-    .venv/bin/python -m fusion.train --preset pocket --task "$family" --strategy "$strategy" \
-      --data-dir "$DATA" --output-dir "runs/$name" --max-steps "$steps" --max-encoder-length "$len" \
-      --lr 2e-3 --temperature-lr 2e-5 --batch-size 8 --save-every 25 --eval-examples 200 --seed 0
-    mkdir -p "checkpoints/$name"
-    cp runs/$name/{README.md,bridge.safetensors,config.json,train_results.json,metrics.jsonl} "checkpoints/$name/"
-  done
+  name=pocket-$family-$strategy
+  [ "$seed" != 0 ] && name=$name-s$seed
+  grep -qs stop_reason "checkpoints/$name/train_results.json" && continue   # trained by this queue already
+  run=runs/pocket-$family-$strategy-s$seed
+  echo "=== $(date -u +%H:%M:%S) $run"
+  $PY -m fusion.train --preset pocket --task "$family" --strategy "$strategy" --data-dir "$DATA" \
+    --output-dir "$run" $args --lr 2e-3 --temperature-lr 2e-5 --batch-size 8 --seed "$seed" \
+    --eval-every 100 --patience 5 --eval-examples 300 --save-every 100 --keep-checkpoints 1 --precision auto
+  mkdir -p "checkpoints/$name"
+  cp $run/{README.md,bridge.safetensors,config.json,train_results.json,metrics.jsonl,learning_curve.png} "checkpoints/$name/"
 done

@@ -65,7 +65,8 @@ def stable(results: dict) -> dict:
 
 def run_args(checkpoint, data_dir, out, *extra):
     return ["run", "--model", str(checkpoint), "--task", "xnli", "--languages", "en", "hi", "--data-dir",
-            str(data_dir), "--output", str(out), "--batch-size", "4", "--bootstrap", "200", "--no-progress", *extra]
+            str(data_dir), "--output", str(out), "--batch-size", "4", "--bootstrap", "200", "--no-progress",
+            "--precision", "float32", *extra]  # explicit: subprocesses do not see the tests' float32 default
 
 
 def test_cli_run_writes_results_and_predictions(reference, checkpoint, capsys):

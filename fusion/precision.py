@@ -1,0 +1,38 @@
+"""One precision setting for the whole product: "auto" (default), "float32" or "bfloat16".
+
+The frozen encoder and LLM run in the chosen dtype; the bridge's parameters, the optimizer state, the loss and
+the log-softmax over the choices stay float32 whatever it is (fusion.model, fusion.scoring). "auto" picks
+bfloat16 where the hardware computes it natively (CUDA; CPUs with AVX512-BF16 or AMX), float32 elsewhere: on a
+CPU without them bf16 matmuls are emulated and slower than float32. float16 is never offered (mT5/T5 encoders
+overflow in it).
+"""
+import torch
+
+from .errors import ConfigError
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX, by torch's own checks (torch.cpu, via cpuinfo)."""
+    import torch.cpu
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def resolve_dtype(precision, device) -> torch.dtype:
+    """"auto" | "float32" | "bfloat16" | a torch dtype (float32/bfloat16) -> the backbones' torch dtype."""
+    if isinstance(precision, torch.dtype):
+        precision = {v: k for k, v in DTYPES.items()}.get(precision, str(precision))
+    if precision is None or precision == "auto":
+        native = torch.device(device).type == "cuda" or (torch.device(device).type == "cpu" and cpu_has_native_bf16())
+        return torch.bfloat16 if native else torch.float32
+    if precision not in DTYPES:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)} "
+                          f"(float16 is not offered: T5-family encoders overflow in it)")
+    return DTYPES[precision]
+
+
+def precision_name(dtype: torch.dtype) -> str:
+    return {v: k for k, v in DTYPES.items()}.get(dtype, str(dtype).replace("torch.", ""))

@@ -1,0 +1,100 @@
+"""One precision setting (fusion.precision): "auto" resolution, float32 <-> bfloat16 checkpoints, bf16 numerics."""
+import pytest
+import torch
+
+import fusion.precision
+from fusion import ConfigError, FusedModel
+from fusion.precision import resolve_dtype
+
+from tests.conftest import tiny
+
+REAL_CPU_CHECK = fusion.precision.cpu_has_native_bf16  # captured before the float32_by_default fixture patches it
+
+TEXTS = ["a short one", "a somewhat longer text with more bytes in it", "ශ්‍රී ලංකාව", "x y z"]
+CHOICES = [" yes", " no", " maybe later"]
+
+
+@pytest.mark.parametrize("native, device, expected", [
+    (True, "cpu", torch.bfloat16), (False, "cpu", torch.float32),
+    (False, "cuda", torch.bfloat16), (True, "cuda", torch.bfloat16)])
+def test_auto_resolves_by_hardware(monkeypatch, native, device, expected):
+    monkeypatch.setattr(fusion.precision, "cpu_has_native_bf16", lambda: native)
+    assert resolve_dtype("auto", device) == expected
+    assert resolve_dtype(None, device) == expected
+
+
+def test_auto_uses_torchs_cpu_checks(monkeypatch):
+    import torch.cpu
+    monkeypatch.setattr(fusion.precision, "cpu_has_native_bf16", REAL_CPU_CHECK)
+    for avx512_bf16, amx, expected in [(True, False, True), (False, True, True), (False, False, False)]:
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        assert fusion.precision.cpu_has_native_bf16() is expected
+
+
+def test_explicit_precisions_and_bad_names():
+    assert resolve_dtype("float32", "cpu") == torch.float32
+    assert resolve_dtype("bfloat16", "cpu") == torch.bfloat16
+    assert resolve_dtype(torch.bfloat16, "cpu") == torch.bfloat16
+    for bad in ("float16", "fp8", torch.float16):
+        with pytest.raises(ConfigError, match="auto, float32, bfloat16"):
+            resolve_dtype(bad, "cpu")
+
+
+def test_float32_checkpoint_runs_in_bfloat16_and_back(tmp_path):
+    model = tiny("global-softmax")
+    model.save_pretrained(tmp_path / "b")
+    bf16 = FusedModel.from_pretrained(tmp_path / "b", device="cpu", dtype="bfloat16")
+    assert bf16.precision == "bfloat16" and bf16.llm_dtype == torch.bfloat16
+    assert all(p.dtype == torch.float32 for p in bf16.bridge.parameters())  # the bridge stays float32
+    for k, v in model.bridge.state_dict().items():
+        assert torch.equal(v, bf16.bridge.state_dict()[k])
+    bf16.save_pretrained(tmp_path / "c")  # checkpoints stay float32 safetensors
+    from safetensors.torch import load_file
+    assert {v.dtype for v in load_file(str(tmp_path / "c" / "bridge.safetensors")).values()} == {torch.float32}
+    back = FusedModel.from_pretrained(tmp_path / "c", device="cpu", dtype="float32")
+    a, b = model.classify(TEXTS, CHOICES), back.classify(TEXTS, CHOICES)
+    assert [x["loglik"] for x in a] == [x["loglik"] for x in b]
+    low = bf16.classify(TEXTS, CHOICES)
+    for x, y in zip(a, low):  # bf16 keeps ~3 significant digits: per-token errors of ~1e-2 relative
+        assert torch.allclose(torch.tensor(x["probs"]), torch.tensor(y["probs"]), atol=0.05)
+
+
+@pytest.mark.parametrize("strategy", ["last", "transformer-softmax", "residual-softmax"])
+def test_batched_equals_one_at_a_time_in_bfloat16(strategy):
+    """In bfloat16 a batch and one example at a time run different matmul shapes, so results differ by rounding.
+    bf16 has an 8-bit mantissa (relative step 2^-8 = 0.4%); over the tiny models' few layers the choice
+    probabilities move by well under 0.02, which is what we allow, and the decision must agree wherever the two
+    best choices are more than 0.05 apart."""
+    model = tiny(strategy, dtype="bfloat16")
+    batched = model.classify(TEXTS, CHOICES, batch_size=4)
+    for text, b in zip(TEXTS, batched):
+        single = model.classify([text], CHOICES)[0]
+        assert torch.allclose(torch.tensor(b["probs"]), torch.tensor(single["probs"]), atol=0.02)
+        top2 = sorted(b["probs"], reverse=True)[:2]
+        if top2[0] - top2[1] > 0.05:
+            assert b["pred"] == single["pred"]
+
+
+def train_losses(dtype: str, steps: int = 30) -> list[float]:
+    model = tiny("transformer-softmax", dtype=dtype)
+    model.train()
+    opt = torch.optim.AdamW(model.bridge.param_groups(3e-2), lr=3e-2)
+    losses = []
+    for _ in range(steps):
+        loss = model(TEXTS, [" yes", " no", " yes", " no"])
+        assert loss.dtype == torch.float32  # the loss is computed in float32
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+    assert all(p.dtype == torch.float32 for p in model.bridge.parameters())
+    return losses
+
+
+def test_bfloat16_training_lowers_the_loss_as_float32_does():
+    """The random tiny LLM cannot fit much (loss ~5.6 -> ~5.2 in 30 steps), so: bf16 lowers the loss, and its
+    curve stays within 0.05 of the float32 run from the same start."""
+    low, full = train_losses("bfloat16"), train_losses("float32")
+    assert low[-1] < low[0] - 0.2
+    assert max(abs(a - b) for a, b in zip(low, full)) < 0.05
