@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from fusion import FusedModel, PlainLLM, load_model
+from fusion import EncoderProbe, FusedModel, PlainLLM, load_model
 from fusion.backbones import fingerprint
 from fusion.errors import ConfigError, DataError
 from fusion.scoring import SCORINGS as CLASSIFY_SCORINGS
@@ -60,6 +60,11 @@ def describe_model(model, spec: str | None = None, strategy: str | None = None) 
         llm = spec.split(":", 1)[1] if spec and spec.startswith("plain:") else model.name
         return dict(name=f"plain-{Path(llm).name}", kind="plain", path=None, strategy=None, encoder=None,
                     llm=model.name, checkpoint_sha256=None)
+    if isinstance(model, EncoderProbe):  # spec: the probe directory (probe:<preset> is resolved to one)
+        path = Path(spec).expanduser() if spec else None
+        return dict(name=f"probe-{path.name.split('-')[1]}" if path else model.name, kind="probe",
+                    path=str(spec) if spec else None, strategy=None, encoder=model.config.encoder, llm=None,
+                    checkpoint_sha256=sha256_file(path / "probe.safetensors") if path else None)
     if not isinstance(model, FusedModel):
         raise ConfigError(f"cannot evaluate a {type(model).__name__}: give a FusedModel, a PlainLLM, a checkpoint "
                           f"directory, a preset name or plain:<llm>")
@@ -92,6 +97,9 @@ def run_signature(model, task, scoring: str) -> str:
         for name, tensor in sorted(model.bridge.state_dict().items()):
             h.update(name.encode())
             h.update(tensor.detach().float().cpu().numpy().tobytes())
+    elif isinstance(model, EncoderProbe):
+        h.update(f"{model.config};{model.precision}".encode())
+        h.update(model.weight.numpy().tobytes() + model.bias.numpy().tobytes())
     else:
         h.update(f"{model.name};{model.max_length};{fingerprint(model.llm, model.tokenizer)}".encode())
     return h.hexdigest()[:16]
@@ -325,6 +333,8 @@ def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | 
 
     state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only machines: gloo across processes
     spec = model if isinstance(model, str) else None
+    if spec is not None and spec.startswith("probe:"):
+        spec = probe_directory(spec, task)
     if spec is not None:
         torch.manual_seed(seed)  # a preset's untrained bridge is random: the same weights in every process
         model = load_model(spec, strategy=strategy, device=state.device, dtype=precision)
@@ -338,6 +348,16 @@ def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | 
     if isinstance(task, AlignmentTask):
         return evaluate_alignment(model, rows, **common)
     return evaluate_classification(model, examples, available, scoring=scoring, bootstrap=bootstrap, **common)
+
+
+def probe_directory(spec: str, task) -> str:
+    """probe:<preset> -> checkpoints/probe-<preset>-<family of the task>, the probe trained on that family's data."""
+    preset = spec.split(":", 1)[1]
+    path = REPO / "checkpoints" / f"probe-{preset}-{getattr(task, 'family', '')}"
+    if not (path / "probe.safetensors").is_file():
+        raise ConfigError(f"{spec}: no trained probe for task {task.name} at {path}; train it with `python -m "
+                          f"fusion.train_probe --preset {preset} --task {task.name} --data-dir ... --output-dir {path}`")
+    return str(path)
 
 
 def plain_alignment_message(task, what) -> str:

@@ -1,0 +1,171 @@
+"""The encoder-alone baseline: what a user would pick instead of an LLM. The frozen encoder's last layer,
+mean-pooled over the tokens and L2-normalised, feeds a multinomial logistic regression trained on the same
+English data as the bridges (scikit-learn; its regularisation C chosen on English dev). No LLM at all.
+
+It answers the same `classify(texts, choices)` as FusedModel and PlainLLM, for the labels it was trained on.
+A probe directory holds probe_config.json (JSON) and probe.safetensors (the classifier's weights): no pickle.
+"""
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from . import backbones
+from .errors import CheckpointError, ConfigError, InputError
+from .model import check_choices, check_texts
+from .precision import precision_name, resolve_dtype
+
+PROBE_CONFIG = "probe_config.json"
+PROBE_WEIGHTS = "probe.safetensors"
+C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
+
+
+@dataclass
+class ProbeConfig:
+    encoder: str                       # a packaged name, local directory or hub id (as FusionConfig.encoder)
+    choices: list                      # the label strings it was trained on, index = label id
+    encoder_text_prefix: str = ""
+    max_encoder_length: int = 128
+    C: float | None = None             # inverse regularisation strength, chosen on English dev
+    task: str | None = None
+    dev_accuracy: dict = field(default_factory=dict)   # C -> English dev accuracy, the selection record
+    model_type: str = "layerbridge-probe"
+
+
+class EncoderProbe:
+    """Frozen encoder -> mean-pooled, L2-normalised last layer [N, D] -> linear classifier [K, D] + [K]."""
+
+    def __init__(self, config: ProbeConfig, encoder, tokenizer, weight=None, bias=None):
+        self.config, self.encoder, self.tokenizer = config, encoder.eval(), tokenizer
+        self.tokenizer.padding_side = "right"
+        for p in encoder.parameters():
+            p.requires_grad_(False)
+        self.weight, self.bias = weight, bias   # [K, D], [K] float32, None until fitted
+        self.name = f"probe-{Path(config.encoder).name}"
+        self.max_length = config.max_encoder_length
+        self.llm = encoder                       # what identifies the backbone in a run signature
+
+    @classmethod
+    def from_preset(cls, preset: str, device=None, dtype="auto", **overrides) -> "EncoderProbe":
+        from .presets import PRESETS
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        p = PRESETS[preset]
+        config = ProbeConfig(encoder=p["encoder"], choices=[], encoder_text_prefix=p.get("encoder_text_prefix", ""),
+                             max_encoder_length=p.get("max_encoder_length", 128), **overrides)
+        return cls.from_config(config, device, dtype)
+
+    @classmethod
+    def from_config(cls, config: ProbeConfig, device=None, dtype="auto", weight=None, bias=None):
+        device = torch.device(device) if device is not None else backbones.default_device()
+        encoder, tok = backbones.load_encoder(config.encoder, device, resolve_dtype(dtype, device))
+        return cls(config, encoder, tok, weight, bias)
+
+    @classmethod
+    def from_pretrained(cls, path, device=None, dtype="auto") -> "EncoderProbe":
+        path = Path(path).expanduser()
+        if not (path / PROBE_CONFIG).is_file() or not (path / PROBE_WEIGHTS).is_file():
+            raise CheckpointError(f"{path} is not a probe directory: it needs {PROBE_CONFIG} and {PROBE_WEIGHTS} "
+                                  f"(written by EncoderProbe.save_pretrained)")
+        try:
+            data = json.loads((path / PROBE_CONFIG).read_text(encoding="utf-8"))
+            config = ProbeConfig(**{k: v for k, v in data.items()})
+            state = load_file(str(path / PROBE_WEIGHTS))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as e:
+            raise CheckpointError(f"{path} holds a damaged probe: {e}") from e
+        except Exception as e:  # safetensors raises its own error types for damaged files
+            raise CheckpointError(f"{path / PROBE_WEIGHTS} is not a readable safetensors file: {e}") from e
+        weight, bias = state.get("weight"), state.get("bias")
+        if weight is None or bias is None or weight.shape[0] != len(config.choices) or bias.shape != (len(config.choices),):
+            raise CheckpointError(f"{path / PROBE_WEIGHTS} does not hold a classifier for {len(config.choices)} labels")
+        probe = cls.from_config(config, device, dtype, weight.float(), bias.float())
+        if weight.shape[1] != probe.encoder.get_input_embeddings().embedding_dim:
+            raise CheckpointError(f"{path} was trained on an encoder of width {weight.shape[1]}, not {config.encoder}")
+        return probe
+
+    def save_pretrained(self, path):
+        if self.weight is None:
+            raise ConfigError("this probe is not trained yet: call fit() first")
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / PROBE_CONFIG).write_text(json.dumps(asdict(self.config), indent=1, ensure_ascii=False), encoding="utf-8")
+        save_file({"weight": self.weight.contiguous(), "bias": self.bias.contiguous()}, str(path / PROBE_WEIGHTS),
+                  metadata={"format": "pt"})
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.encoder.parameters()).device
+
+    @property
+    def precision(self) -> str:
+        return precision_name(self.encoder.get_input_embeddings().weight.dtype)
+
+    # ------------------------------------------------------------------ features
+
+    @torch.no_grad()
+    def features(self, texts: list[str], batch_size: int = 32) -> tuple[torch.Tensor, list[bool]]:
+        """Mean-pooled, L2-normalised last encoder layer: [N, D] float32, and which texts were truncated."""
+        texts = [self.config.encoder_text_prefix + t for t in check_texts(texts)]
+        limit = self.config.max_encoder_length
+        out, truncated = [], []
+        for start in range(0, len(texts), batch_size):
+            part = texts[start:start + batch_size]
+            truncated += [len(ids) > limit for ids in self.tokenizer(part, verbose=False)["input_ids"]]
+            enc = self.tokenizer(part, padding=True, truncation=True, max_length=limit, return_tensors="pt").to(self.device)
+            last = self.encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+            m = enc["attention_mask"][..., None].float()                              # [B, T, 1]
+            pooled = (last.float() * m).sum(1) / m.sum(1)                             # [B, D]
+            out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu())
+        return torch.cat(out), truncated
+
+    # ------------------------------------------------------------------ training
+
+    def fit(self, train_texts, train_labels, dev_texts, dev_labels, choices, grid=C_GRID, seed: int = 0) -> dict:
+        """Fit one logistic regression per C of `grid` on the training features, keep the C with the best English
+        dev accuracy (ties: the smaller C, the stronger regularisation), refit nothing else. Returns the record."""
+        from sklearn.linear_model import LogisticRegression
+        choices = check_choices(list(choices))
+        if set(train_labels) != set(range(len(choices))):
+            raise InputError(f"every label must occur in the training data: found {sorted(set(train_labels))} "
+                             f"of 0..{len(choices) - 1}")
+        x_train = self.features(train_texts)[0].numpy()
+        x_dev = self.features(dev_texts)[0].numpy()
+        scores, fitted = {}, {}
+        for C in grid:
+            clf = LogisticRegression(C=C, max_iter=5000, random_state=seed).fit(x_train, train_labels)
+            scores[str(C)] = float((clf.predict(x_dev) == np.asarray(dev_labels)).mean())
+            fitted[str(C)] = clf
+        best = max(scores, key=lambda c: (scores[c], -float(c)))
+        clf = fitted[best]
+        self.weight = torch.tensor(clf.coef_, dtype=torch.float32)                    # [K, D]
+        self.bias = torch.tensor(clf.intercept_, dtype=torch.float32)                 # [K]
+        self.config.choices, self.config.C, self.config.dev_accuracy = choices, float(best), scores
+        return {"C": float(best), "dev_accuracy": scores[best], "dev_accuracy_per_C": scores,
+                "train_examples": len(train_texts), "dev_examples": len(dev_texts)}
+
+    # ------------------------------------------------------------------ inference
+
+    @torch.no_grad()
+    def classify(self, texts, choices, batch_size: int = 32, scoring: str = "loglik") -> list[dict]:
+        """The classifier's probabilities over its labels, in the order of `choices` (which must be the labels
+        it was trained on, any order, a leading space ignored). `scoring` is accepted for the common interface:
+        a probe has one way of scoring."""
+        if self.weight is None:
+            raise ConfigError("this probe is not trained yet: train it with `python -m fusion.train_probe`")
+        choices = check_choices(choices)
+        known = [c.strip() for c in self.config.choices]
+        wanted = [c.strip() for c in choices]
+        if sorted(wanted) != sorted(known):
+            raise InputError(f"this probe was trained on the labels {', '.join(known)}; it cannot score "
+                             f"{', '.join(wanted)}")
+        order = [known.index(c) for c in wanted]
+        x, truncated = self.features(texts, batch_size)
+        probs = torch.softmax(x @ self.weight.T + self.bias, dim=-1)[:, order]       # [N, C]
+        return [dict(choices=choices, scoring="probe", probs=p.tolist(), pred=int(p.argmax()),
+                     label=choices[int(p.argmax())], truncated=cut) for p, cut in zip(probs, truncated)]
+
+    def generate(self, texts, max_new_tokens: int = 32):
+        raise InputError("the encoder-alone probe has no language model: it classifies, it cannot generate")
