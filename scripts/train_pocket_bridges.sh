@@ -15,8 +15,13 @@ cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/benchdata}
 PY=${PY:-.venv/bin/python}
 strategies="last transformer-softmax global-softmax residual-softmax"
-default_queue=""
-for seed in 0 1 2; do
+default_queue=""   # seed 0 of the last layer and the paper's strategy first (topic, news), then the rest, then seeds 1-2
+for pair in "last transformer-softmax" "global-softmax residual-softmax"; do
+  for family in topic news; do
+    for s in $pair; do default_queue+="$family:$s:0 "; done
+  done
+done
+for seed in 1 2; do
   for family in topic news; do
     for s in $strategies; do default_queue+="$family:$s:$seed "; done
   done
@@ -39,8 +44,11 @@ for entry in $QUEUE; do
   [ "$seed" != 0 ] && name=$name-s$seed
   grep -qs stop_reason "checkpoints/$name/train_results.json" && continue   # trained by this queue already
   run=runs/pocket-$family-$strategy-s$seed
-  echo "=== $(date -u +%H:%M:%S) $run"
-  $PY -m fusion.train --preset pocket --task "$family" --strategy "$strategy" --data-dir "$DATA" \
+  # torch threads per run: THREADS_FILE (read at each run's start, so a busy machine can be given 1 thread: two
+  # threads stall each other when other jobs take turns on the cores); default 2
+  threads=$(cat "${THREADS_FILE:-runs/threads}" 2>/dev/null || echo 2)
+  echo "=== $(date -u +%H:%M:%S) $run ($threads threads)"
+  OMP_NUM_THREADS=$threads $PY -m fusion.train --preset pocket --task "$family" --strategy "$strategy" --data-dir "$DATA" \
     --output-dir "$run" $args --lr 2e-3 --temperature-lr 2e-5 --batch-size 8 --seed "$seed" \
     --eval-every 100 --patience 5 --eval-examples 300 --save-every 100 --keep-checkpoints 1 --precision auto
   mkdir -p "checkpoints/$name"
