@@ -204,7 +204,7 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
     total = args.max_steps or max(1, math.ceil(args.epochs * per_epoch))
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(args.warmup_ratio * total), total)
 
-    start, tracker = 0, {"best": None, "best_step": None, "bad_evals": 0, "stop_reason": None}
+    start, tracker = 0, {"best": None, "best_step": None, "bad_evals": 0, "stop_reason": None, "train_seconds": 0.0}
     ckpt = last_checkpoint(out)
     if ckpt is not None:
         start = load_state(model, optimizer, ckpt)
@@ -229,7 +229,7 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
     bar = tqdm(range(start, total), initial=start, total=total, disable=not acc.is_main_process, desc="train")
     t0 = time.time()
     model.train()
-    last_step = start
+    last_step, seconds_before = start, tracker.get("train_seconds", 0.0)
     if tracker["stop_reason"] is not None:  # the run had already stopped early
         bar.close()
         bar = []
@@ -259,6 +259,7 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
         if args.eval_every and (step + 1) % args.eval_every == 0:
             stop = evaluate_dev(model, task, dev_rows, args, step + 1, out, tracker, metrics_path, acc)
         if (step + 1) % args.save_every == 0 or step + 1 == total or stop:
+            tracker["train_seconds"] = round(seconds_before + time.time() - t0, 1)  # over all resumed runs
             if acc.is_main_process:
                 save_state(model, optimizer, step + 1, args, out, {"total_steps": total, "tracker": tracker})
             acc.wait_for_everyone()
@@ -282,6 +283,7 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
                    "train_examples": len(train_rows), "global_batch": global_batch,
                    "dev_accuracy": final.get("dev_accuracy"), "dev_loss": final.get("dev_loss"),
                    "dev_examples": final.get("dev_examples", 0), "train_seconds_this_run": round(train_s, 1),
+                   "train_seconds_total": tracker.get("train_seconds"),
                    "hardware": backbones.hardware(), "processes": acc.num_processes,
                    "trainable_parameters": model.num_trainable_parameters()}
         if args.eval_every:
@@ -343,7 +345,8 @@ def plot_learning_curve(metrics_path: Path, png: Path, title: str, best_step: in
     if best_step:
         for ax in (ax1, ax2):
             ax.axvline(best_step, color="k", ls=":", lw=1, label=f"kept: step {best_step}")
-    ax1.set_xlabel("step"), ax1.set_ylabel("loss"), ax1.legend(fontsize=7)
+    ax1.set_yscale("log")
+    ax1.set_xlabel("step"), ax1.set_ylabel("loss (log scale)"), ax1.legend(fontsize=7)
     ax2.set_xlabel("step"), ax2.set_ylabel("accuracy"), ax2.legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -375,7 +378,8 @@ encoder `{cfg.encoder}` and the frozen LLM `{cfg.llm}`. Load with `FusedModel.fr
 - Encoder input: `{cfg.encoder_text_prefix}` + prompt, truncated at {cfg.max_encoder_length} tokens; layer norm before
   mixing: {cfg.layer_norm}; mapping: {cfg.mapping}
 - Precision: frozen encoder and LLM in {s['precision']}; bridge, optimizer and loss in float32
-- Hardware: {s['hardware']}; training time of the last run: {s['train_seconds_this_run']} s
+- Hardware: {s['hardware']}; training time: {s.get('train_seconds_total') or s['train_seconds_this_run']} s in all
+  (the last, possibly resumed, run: {s['train_seconds_this_run']} s)
 - English dev accuracy: {dev}{lw}
 """
 

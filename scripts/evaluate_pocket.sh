@@ -1,29 +1,28 @@
 #!/usr/bin/env bash
-# Evaluates the shipped pocket bridges and the plain LLM (no encoder) on the shared benchmark samples and
-# rebuilds the leaderboard: results/<model>/<task>.json (+ predictions), results/leaderboard.{csv,md}.
-# One leaderboard row per strategy: the NLI, news and sentiment bridges of a strategy share the name pocket-<strategy>.
+# Evaluates every shipped pocket model on the FULL shared test samples of its family's task and rebuilds the
+# leaderboard: results/<model>/<task>.json (+ per-example predictions), results/leaderboard.{csv,md}.
+#   - each bridge in checkpoints/pocket-<family>-<strategy>[-s<seed>] under its own name;
+#   - the plain LLM (plain-pocket) and the encoder-alone baseline (probe-pocket: checkpoints/probe-pocket-<family>);
+#   - the NLI bridges' layer-wise cross-lingual alignment (NTREX).
+# Usage: bash scripts/evaluate_pocket.sh [family ...]   (default: topic news nli sentiment). Runs resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/benchdata}
 OUT=${OUT:-results}
-XNLI_LIMIT=${XNLI_LIMIT:-60}      # per language, class-balanced (the shared sample has 300)
-MARC_LIMIT=${MARC_LIMIT:-60}      # per language (shared: 300)
-NTREX_LIMIT=${NTREX_LIMIT:-200}   # parallel sentences (shared: 500)
-run() { .venv/bin/python -m eval run --data-dir "$DATA" --output "$OUT" --no-progress "$@"; }
+PY=${PY:-.venv/bin/python}
+run() { $PY -m eval run --data-dir "$DATA" --output "$OUT" --no-progress "$@"; }
+task_of() { case $1 in topic) echo sib200 ;; news) echo sinhala_news ;; nli) echo xnli ;; sentiment) echo amazon_reviews ;; esac; }
 
-for family_task in nli:xnli news:sinhala_news sentiment:amazon_reviews; do
-  family=${family_task%%:*}; task=${family_task##*:}
-  case $task in xnli) limit=(--limit "$XNLI_LIMIT") ;; amazon_reviews) limit=(--limit "$MARC_LIMIT") ;; *) limit=() ;; esac
-  run --model plain:pocket --task "$task" "${limit[@]}"
-  for strategy in last global-softmax transformer-softmax; do
-    ckpt=checkpoints/pocket-$family-$strategy
-    [ -f "$ckpt/bridge.safetensors" ] || { echo "skip $ckpt (not trained)"; continue; }
-    run --model "$ckpt" --name "pocket-$strategy" --task "$task" "${limit[@]}"
+for family in ${*:-topic news nli sentiment}; do
+  task=$(task_of "$family")
+  [ -n "$task" ] || { echo "unknown family $family" >&2; exit 2; }
+  for ckpt in checkpoints/pocket-$family-*; do
+    [ -f "$ckpt/bridge.safetensors" ] && run --model "$ckpt" --task "$task"
   done
+  [ -f "checkpoints/probe-pocket-$family/probe.safetensors" ] && run --model probe:pocket --task "$task"
+  run --model plain:pocket --task "$task"
 done
-# what each layer and each NLI bridge's fusion carry across languages
-for strategy in last global-softmax transformer-softmax; do
-  ckpt=checkpoints/pocket-nli-$strategy
-  [ -f "$ckpt/bridge.safetensors" ] && run --model "$ckpt" --name "pocket-$strategy" --task ntrex_alignment --limit "$NTREX_LIMIT"
+for ckpt in checkpoints/pocket-nli-*; do
+  [ -f "$ckpt/bridge.safetensors" ] && run --model "$ckpt" --task ntrex_alignment
 done
-.venv/bin/python -m eval leaderboard --results "$OUT"
+$PY -m eval leaderboard --results "$OUT"

@@ -116,3 +116,36 @@ def test_config_file_and_unknown_keys(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--config", str(cfg)])
     assert "unknown keys" in capsys.readouterr().err
+
+
+def test_dev_selection_keeps_the_best_bridge_and_stops_early(tmp_path, monkeypatch):
+    """Dev scored every 2 steps; scripted dev accuracies decide: the best (latest of equals) is shipped, the run stops
+    after `patience` evaluations below it, the learning curve is drawn, and a rerun after the stop trains no more."""
+    import fusion.train as ft
+    import itertools
+    # steps 2, 4, 6, 8, 10: best = step 6 (ties go to the later); then the final scoring of the kept bridge
+    script = itertools.chain([0.2, 0.5, 0.5, 0.4, 0.3], itertools.repeat(0.5))
+    snapshots = {}
+    real_save = ft.FusedModel.save_pretrained
+
+    def fake_dev(model, task, dev, n):
+        return {"dev_accuracy": next(script), "dev_loss": 1.0, "dev_examples": 6}
+
+    def save_and_remember(self, path, *a, **k):
+        if Path(path).name == "best":
+            snapshots["best"] = {k_: v.clone() for k_, v in self.bridge.state_dict().items()}
+        return real_save(self, path, *a, **k)
+    monkeypatch.setattr(ft, "dev_metrics", fake_dev)
+    monkeypatch.setattr(ft.FusedModel, "save_pretrained", save_and_remember)
+    a = args(tmp_path, max_steps=20, eval_every=2, patience=2, save_every=4)
+    out = train(a)
+    result = json.loads((out / "train_results.json").read_text())
+    assert result["steps"] == 6 and result["trained_steps"] == 10 and result["stop_reason"].startswith("early stop")
+    shipped = load_file(str(out / "bridge.safetensors"))
+    assert all(torch.equal(shipped[k], snapshots["best"][k]) for k in shipped)
+    assert (out / "learning_curve.png").stat().st_size > 10_000
+    assert "Kept the bridge of step 6" in (out / "README.md").read_text()
+    dev_steps = [json.loads(l)["step"] for l in (out / "metrics.jsonl").read_text().splitlines() if "dev_accuracy" in l]
+    assert dev_steps == [2, 4, 6, 8, 10]
+    again = json.loads((train(a) / "train_results.json").read_text())  # the stop is remembered: no more steps
+    assert again["trained_steps"] == 10 and again["steps"] == 6
