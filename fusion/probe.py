@@ -45,6 +45,7 @@ class EncoderProbe:
             p.requires_grad_(False)
         self.weight, self.bias = weight, bias   # [K, D], [K] float32, None until fitted
         self.name = f"probe-{Path(config.encoder).name}"
+        self.path = None                         # the probe directory it was loaded from
         self.max_length = config.max_encoder_length
         self.llm = encoder                       # what identifies the backbone in a run signature
 
@@ -82,6 +83,7 @@ class EncoderProbe:
         if weight is None or bias is None or weight.shape[0] != len(config.choices) or bias.shape != (len(config.choices),):
             raise CheckpointError(f"{path / PROBE_WEIGHTS} does not hold a classifier for {len(config.choices)} labels")
         probe = cls.from_config(config, device, dtype, weight.float(), bias.float())
+        probe.path = path
         if weight.shape[1] != probe.encoder.get_input_embeddings().embedding_dim:
             raise CheckpointError(f"{path} was trained on an encoder of width {weight.shape[1]}, not {config.encoder}")
         return probe
@@ -102,6 +104,28 @@ class EncoderProbe:
     @property
     def precision(self) -> str:
         return precision_name(self.encoder.get_input_embeddings().weight.dtype)
+
+    # ------------------------------------------------------------------ the model-kind interface (fusion.interface)
+
+    def describe(self) -> dict:
+        """The results file's "model" entry: probes of one preset share the name probe-<preset> (a probe directory
+        is named probe-<preset>-<family>); the path says which one."""
+        import hashlib
+        name = "-".join(self.path.name.split("-")[:2]) if self.path is not None else self.name
+        sha = hashlib.sha256((self.path / PROBE_WEIGHTS).read_bytes()).hexdigest() if self.path is not None else None
+        return dict(name=name, kind="probe", path=str(self.path) if self.path else None, strategy=None,
+                    encoder=self.config.encoder, llm=None, checkpoint_sha256=sha)
+
+    def signature_parts(self) -> list[bytes]:
+        return [json.dumps(asdict(self.config), sort_keys=True).encode(), self.precision.encode(),
+                self.weight.numpy().tobytes(), self.bias.numpy().tobytes(),
+                backbones.fingerprint(self.encoder, self.tokenizer).encode()]
+
+    def prompt_lengths(self, prompts: list[str]) -> list[int]:
+        return [len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+
+    def input_limit(self) -> tuple[str, int]:
+        return "the encoder", self.config.max_encoder_length
 
     # ------------------------------------------------------------------ features
 
