@@ -23,7 +23,7 @@ import gradio as gr
 import pandas as pd
 
 from eval.leaderboard import build_leaderboard
-from eval.tasks import get_task
+from tasks import get_task
 from fusion.config import STRATEGIES
 from fusion.errors import LayerBridgeError
 from fusion.pocket import gemma_licence_path

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains the pocket bridges that ship in checkpoints/, one after another (the 2-core CPU is the budget), each to
 # convergence on ENGLISH dev: the dev set is scored every EVAL_EVERY steps, the best bridge is kept, and a run stops
-# after PATIENCE evaluations without improvement (fusion.train --eval-every/--patience).
+# after PATIENCE evaluations without improvement (training.train --eval-every/--patience).
 #
 #   bash scripts/train_pocket_bridges.sh                       # the whole queue, mission first (see QUEUE)
 #   QUEUE="topic:last:0 topic:residual-softmax:0" bash scripts/train_pocket_bridges.sh
@@ -40,7 +40,7 @@ for entry in $QUEUE; do
   grep -qs stop_reason "checkpoints/$name/train_results.json" && continue   # trained by this queue already
   run=runs/pocket-$family-$strategy-s$seed
   echo "=== $(date -u +%H:%M:%S) $run"
-  $PY -m fusion.train --preset pocket --task "$family" --strategy "$strategy" --data-dir "$DATA" \
+  $PY -m training.train --preset pocket --task "$family" --strategy "$strategy" --data-dir "$DATA" \
     --output-dir "$run" $args --lr 2e-3 --temperature-lr 2e-5 --batch-size 8 --seed "$seed" \
     --eval-every 100 --patience 5 --eval-examples 300 --save-every 100 --keep-checkpoints 1 --precision auto
   mkdir -p "checkpoints/$name"

@@ -14,12 +14,12 @@ import yaml
 
 import app
 from eval.results import SCHEMA, write_json_atomic
-from eval.tasks import get_task
+from tasks import get_task
 from fusion.errors import ConfigError, InputError
 from layerbridge_app import views
 from layerbridge_app.registry import find_checkpoints, load_registry
 from layerbridge_app.settings import ROOT, load_settings
-from layerbridge_app.testing import launch, save_untrained_checkpoints
+from tests.support import launch, save_untrained_checkpoints
 from layerbridge_app.text import clean_text, detect_language
 
 gradio_client = pytest.importorskip("gradio_client")

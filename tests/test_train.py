@@ -1,15 +1,13 @@
 """English-only training of the bridge (tiny preset): loss goes down, resume is exact, multi-process, bad data."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from fusion.train import TrainArgs, main, train
+from tests.support import launch_two_processes
+from training.train import TrainArgs, main, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,15 +65,9 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
 @pytest.mark.timeout(300)
 def test_two_process_cpu_run_gives_a_loadable_checkpoint(tmp_path):
     a = args(tmp_path, max_steps=4, save_every=4)
-    # accelerate 1.15 runs `--cpu` multi-process only through MPI; its torchrun launcher (`--multi_gpu`) works on a
-    # CPU-only machine too: fusion.train then picks the CPU and gloo
-    cmd = [str(ROOT / ".venv" / "bin" / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "-m", "fusion.train", "--preset", "tiny", "--task", "nli", "--train-file", a.train_file,
-           "--output-dir", a.output_dir, "--max-steps", "4", "--save-every", "4", "--batch-size", "4",
-           "--lr", "1e-2", "--eval-examples", "6"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=280, env=env)
+    proc = launch_two_processes(["training.train", "--preset", "tiny", "--task", "nli", "--train-file", a.train_file,
+                                 "--output-dir", a.output_dir, "--max-steps", "4", "--save-every", "4",
+                                 "--batch-size", "4", "--lr", "1e-2", "--eval-examples", "6"], cwd=ROOT, timeout=280)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((Path(a.output_dir) / "train_results.json").read_text())
     assert summary["processes"] == 2 and summary["global_batch"] == 8
@@ -116,3 +108,4 @@ def test_config_file_and_unknown_keys(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--config", str(cfg)])
     assert "unknown keys" in capsys.readouterr().err
+
