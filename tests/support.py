@@ -10,13 +10,13 @@ from pathlib import Path
 import torch
 
 from fusion import FusedModel
-from fusion.config import STRATEGIES
-from layerbridge_app.settings import FAMILY_ORDER
+from layerbridge_app.settings import APP_STRATEGIES
+from tasks import FAMILIES
 
 
 
 
-def save_untrained_checkpoints(root, preset: str = "tiny", families=FAMILY_ORDER, strategies=STRATEGIES,
+def save_untrained_checkpoints(root, preset: str = "tiny", families=tuple(FAMILIES), strategies=APP_STRATEGIES,
                                noise: float = 0.1, seed: int = 0) -> Path:
     """root/<preset>-<family>-<strategy>/ for each pair: an untrained bridge (plus a little noise, so that the
     strategies differ) saved with save_pretrained, the way the app finds trained ones."""
