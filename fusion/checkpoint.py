@@ -14,6 +14,7 @@ evaluation, the app, the benchmarks) goes through these functions.
 """
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import torch
@@ -102,6 +103,17 @@ def save(path, config: FusionConfig, bridge: torch.nn.Module, model_card: str | 
     if model_card is not None:
         (path / CARD_FILE).write_text(model_card, encoding="utf-8")
     return path
+
+
+def copy(src, dst, extra=()) -> Path:
+    """Copy checkpoint `src` (config, weights and model card if any) and the files named in `extra` that exist
+    into `dst`."""
+    src, dst = check_dir(src), Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in (CONFIG_FILE, BRIDGE_FILE, CARD_FILE, *extra):
+        if (src / name).is_file():
+            shutil.copyfile(src / name, dst / name)
+    return dst
 
 
 def weights_sha256(path) -> str:

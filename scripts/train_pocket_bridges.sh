@@ -43,6 +43,5 @@ for entry in $QUEUE; do
   $PY -m training.train --preset pocket --task "$family" --strategy "$strategy" --data-dir "$DATA" \
     --output-dir "$run" $args --lr 2e-3 --temperature-lr 2e-5 --batch-size 8 --seed "$seed" \
     --eval-every 100 --patience 5 --eval-examples 300 --save-every 100 --keep-checkpoints 1 --precision auto
-  mkdir -p "checkpoints/$name"
-  cp $run/{README.md,bridge.safetensors,config.json,train_results.json,metrics.jsonl,learning_curve.png} "checkpoints/$name/"
+  $PY -m training.export "$run" "checkpoints/$name"
 done

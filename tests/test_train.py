@@ -109,3 +109,20 @@ def test_config_file_and_unknown_keys(tmp_path, capsys):
         main(["--config", str(cfg)])
     assert "unknown keys" in capsys.readouterr().err
 
+
+def test_resume_checks_the_bridge_like_from_pretrained(tmp_path):
+    """A run directory whose checkpoint holds another strategy's bridge is refused with a message, not loaded."""
+    from fusion.errors import CheckpointError
+    train(args(tmp_path, max_steps=3, save_every=3, strategy="global-softmax"))
+    with pytest.raises(CheckpointError, match="does not match a 'transformer-softmax' bridge"):
+        train(args(tmp_path, max_steps=6, save_every=3))
+
+
+def test_export_ships_the_final_bridge_and_the_reports(tmp_path):
+    from fusion import FusedModel
+    from training.export import main as export
+    out = train(args(tmp_path, max_steps=3, save_every=3))
+    export([str(out), str(tmp_path / "shipped")])
+    files = {p.name for p in (tmp_path / "shipped").iterdir()}
+    assert files == {"config.json", "bridge.safetensors", "README.md", "train_results.json", "metrics.jsonl"}
+    assert FusedModel.from_pretrained(tmp_path / "shipped", device="cpu").name == "shipped"
