@@ -125,7 +125,7 @@ def truncation_note(result: dict, key) -> list[str]:
     if not result.get("truncated"):
         return []
     reader, limit = REGISTRY.model(key).input_limit()
-    return [f"The text is longer than {reader}'s limit of {limit} tokens: only the first {limit} were read."]
+    return [f"The text is longer than {reader}'s limit of {limit} tokens: it was cut to {limit} tokens."]
 
 
 def info_markdown(lang, models: str, notes: list[str]) -> str:
