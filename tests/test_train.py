@@ -64,13 +64,18 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
 
 @pytest.mark.timeout(300)
 def test_two_process_cpu_run_gives_a_loadable_checkpoint(tmp_path):
+    """Two gloo processes, with the main-process-only parts that could leave a rank waiting: the dev scoring every
+    2 steps and its broadcast stop decision, the best-bridge reload, the final dev scoring and model card."""
     a = args(tmp_path, max_steps=4, save_every=4)
     proc = launch_two_processes(["training.train", "--preset", "tiny", "--task", "nli", "--train-file", a.train_file,
                                  "--output-dir", a.output_dir, "--max-steps", "4", "--save-every", "4",
-                                 "--batch-size", "4", "--lr", "1e-2", "--eval-examples", "6"], cwd=ROOT, timeout=280)
+                                 "--batch-size", "4", "--lr", "1e-2", "--eval-examples", "6", "--eval-every", "2",
+                                 "--patience", "1"], cwd=ROOT, timeout=280)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((Path(a.output_dir) / "train_results.json").read_text())
     assert summary["processes"] == 2 and summary["global_batch"] == 8
+    assert summary["steps"] in (2, 4) and summary["trained_steps"] == 4
+    assert (Path(a.output_dir) / "best" / "bridge.safetensors").is_file()
     from fusion import FusedModel
     model = FusedModel.from_pretrained(a.output_dir, device="cpu")
     assert model.classify(["a test"], [" Entailment", " Neutral"])[0]["label"] in (" Entailment", " Neutral")
