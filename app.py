@@ -6,7 +6,8 @@ encoder fused, layer by layer, into a frozen English LLM, and see which encoder 
 
 Tabs: Predict (one checkpoint), Compare (last layer vs global softmax vs transformer softmax vs the LLM alone),
 Leaderboard (results/ of `python -m eval run`), About. Models load once at start-up; model calls run one at a
-time behind a lock and a bounded queue.
+time behind a lock and a bounded queue. The task families, their input boxes, titles and examples come from the
+tasks themselves (tasks/): a new classification family needs no change here.
 """
 import argparse
 import functools
@@ -23,23 +24,23 @@ import gradio as gr
 import pandas as pd
 
 from eval.leaderboard import build_leaderboard
-from eval.tasks import get_task
-from fusion.config import STRATEGIES
-from fusion.errors import LayerBridgeError
+from fusion.errors import InputError, LayerBridgeError
 from fusion.pocket import gemma_licence_path
 from layerbridge_app import views
 from layerbridge_app.registry import Registry, load_registry
 from layerbridge_app.settings import Settings, load_settings
 from layerbridge_app.text import clean_text, detect_language
+from tasks import FAMILIES, Task, get_task
 
 log = logging.getLogger("layerbridge.app")
 
-FAMILY_LABELS = {"news": "News topic (Sinhala news, 5 classes)",
-                 "sentiment": "Sentiment (product reviews, 5 classes)",
-                 "nli": "Natural language inference (premise / hypothesis)"}
 STRATEGY_LABELS = {"last": "last layer (LangBridge baseline)",
                    "global-softmax": "global softmax (one weight per layer)",
-                   "transformer-softmax": "transformer softmax (weights per token)"}
+                   "transformer-softmax": "transformer softmax (weights per token)",
+                   "residual-softmax": "residual softmax (last layer + gated mix)"}
+# The input boxes: every text field any task's template needs, in the order of the families (tasks.FAMILIES).
+# The endpoints take (family, [strategy,] one value per field); a task reads the fields it names.
+FIELDS = list(dict.fromkeys(f for family in FAMILIES for f in get_task(family).text_fields))
 CSS = views.CSS + """
 .lb-title h1 {margin-bottom: 0; }
 footer {display: none !important; }
@@ -47,26 +48,29 @@ footer {display: none !important; }
 DOWNLOADS = Path(tempfile.mkdtemp(prefix="layerbridge-app-"))  # CSV exports and the licence copy
 
 
-def gpu(fn):
-    """On a ZeroGPU Space (the `spaces` package is importable) run `fn` under @spaces.GPU; elsewhere unchanged."""
+def gpu(fn, duration: int | None = None):
+    """On a ZeroGPU Space (the `spaces` package is importable) run `fn` under @spaces.GPU for `duration` seconds
+    (default: spaces.yaml's zerogpu_duration); elsewhere `fn` unchanged."""
     try:
         import spaces
     except ImportError:
         return fn
-    return spaces.GPU(duration=load_settings().zerogpu_duration)(fn)
+    return spaces.GPU(duration=duration or load_settings().zerogpu_duration)(fn)
 
 
-# The registry is module-level so that the @gpu function takes plain, picklable arguments (ZeroGPU runs it in
-# another process); build_demo sets it.
+# The registry and settings are module-level so that the model call takes plain, picklable arguments (ZeroGPU runs
+# it in another process); build_demo sets them, and wraps classify_with with @gpu for the settings' duration.
 REGISTRY: Registry | None = None
+SETTINGS: Settings | None = None
 
 
-@gpu
-def classify_with(key, prompt: str, choices: list[str]) -> dict:
+def classify_on_device(key, prompt: str, choices: list[str]) -> dict:
     """key: (family, strategy) of a loaded bridge, or "plain" for the LLM reading the prompt without the encoder."""
-    model = REGISTRY.plain if key == "plain" else REGISTRY.get(*key)
     with REGISTRY.lock:
-        return model.classify([prompt], choices, scoring=SETTINGS.scoring)[0]
+        return REGISTRY.model(key).classify([prompt], choices, scoring=SETTINGS.scoring)[0]
+
+
+classify_with = classify_on_device   # build_demo: gpu(classify_on_device, settings.zerogpu_duration)
 
 
 def user_errors(fn):
@@ -88,27 +92,25 @@ def user_errors(fn):
 
 # ---------------------------------------------------------------- requests
 
-def read_input(family, text, premise, hypothesis, max_chars: int):
-    """-> (task, prompt sent to the model, detected language, notes) or gr.Error for unusable input."""
+def read_input(family, values, max_chars: int):
+    """values: one per FIELDS. -> (task, prompt sent to the model, detected language, notes), or a message
+    (InputError) for unusable input."""
     if not family:
-        raise gr.Error("No trained checkpoint is loaded, so there is no task to run. Train the bridges "
-                       "(bash scripts/train_pocket_bridges.sh) or start the app with --checkpoints-dir.")
+        raise InputError("No task was chosen: pick one in the Task list (only tasks with a trained checkpoint are "
+                         "offered).")
     task = get_task(family)
-    notes = []
-    if family == "nli":
-        p, h = clean_text(premise, max_chars), clean_text(hypothesis, max_chars)
-        if not p.text or not h.text:
-            raise gr.Error("Natural language inference needs both a premise and a hypothesis: fill in both boxes "
-                           "(or pick an example).")
-        notes += [f"Premise: {n}" for n in p.notes] + [f"Hypothesis: {n}" for n in h.notes]
-        example, shown = {"premise": p.text, "hypothesis": h.text}, p.text + " " + h.text
-    else:
-        t = clean_text(text, max_chars)
-        if not t.text:
-            raise gr.Error("The text box is empty: type or paste a sentence (or pick an example).")
-        notes += t.notes
-        example, shown = {"text": t.text}, t.text
-    return task, task.prompt(example), detect_language(shown), notes
+    given = dict(zip(FIELDS, values))
+    cleaned = {f: clean_text(given.get(f), max_chars) for f in task.text_fields}
+    empty = [f for f, c in cleaned.items() if not c.text]
+    if len(task.text_fields) == 1 and empty:
+        raise InputError(f"The {empty[0]} box is empty: type or paste a sentence (or pick an example).")
+    if empty:
+        raise InputError(f"{task.label} needs {'both' if len(cleaned) == 2 else 'all of'} "
+                         f"{' and '.join('a ' + f for f in task.text_fields)}: fill in every box (or pick an example).")
+    prefix = (lambda f: f"{f.capitalize()}: ") if len(cleaned) > 1 else (lambda f: "")
+    notes = [prefix(f) + n for f, c in cleaned.items() for n in c.notes]
+    example = {f: c.text for f, c in cleaned.items()}
+    return task, task.prompt(example), detect_language(" ".join(example.values())), notes
 
 
 def rounded(xs, digits=4):
@@ -122,10 +124,8 @@ def label_value(result: dict) -> dict:
 def truncation_note(result: dict, key) -> list[str]:
     if not result.get("truncated"):
         return []
-    if key == "plain":
-        return [f"The prompt is longer than the LLM's limit of {REGISTRY.plain.max_length} tokens: it was cut."]
-    limit = REGISTRY.get(*key).config.max_encoder_length
-    return [f"The text is longer than the encoder's limit of {limit} tokens: only the first {limit} were read."]
+    reader, limit = REGISTRY.model(key).input_limit()
+    return [f"The text is longer than {reader}'s limit of {limit} tokens: it was cut to {limit} tokens."]
 
 
 def info_markdown(lang, models: str, notes: list[str]) -> str:
@@ -133,9 +133,10 @@ def info_markdown(lang, models: str, notes: list[str]) -> str:
     return "\n\n".join(lines)
 
 
-def predict(family, strategy, text, premise, hypothesis, progress=gr.Progress()):
-    settings = SETTINGS
-    task, prompt, lang, notes = read_input(family, text, premise, hypothesis, settings.max_input_chars)
+def predict(family, strategy, *values):
+    """values: one per FIELDS (the task reads its own)."""
+    progress = gr.Progress()
+    task, prompt, lang, notes = read_input(family, values, SETTINGS.max_input_chars)
     if REGISTRY.get(family, strategy) is None:
         have = ", ".join(REGISTRY.strategies(family)) or "none"
         raise gr.Error(f"There is no trained {strategy!r} checkpoint for this task (available: {have}).")
@@ -146,7 +147,7 @@ def predict(family, strategy, text, premise, hypothesis, progress=gr.Progress())
     for n in notes:
         gr.Warning(n)
     name = REGISTRY.paths[(family, strategy)].name
-    bars = views.layer_bars(result["layers"], result["layer_weights"], caption=STRATEGY_LABELS[strategy])
+    bars = views.layer_bars(result["layers"], result["layer_weights"], caption=STRATEGY_LABELS.get(strategy, strategy))
     heat = views.token_heatmap(result["tokens"], result["layers"], result["token_weights"], prompt=prompt)
     details = dict(task=task.name, checkpoint=name, strategy=strategy, prompt=prompt,
                    language=dict(code=lang.code, name=lang.name, script=lang.script,
@@ -157,10 +158,12 @@ def predict(family, strategy, text, premise, hypothesis, progress=gr.Progress())
     return label_value(result), info_markdown(lang, f"Checkpoint: `{name}`", notes), bars, heat, details
 
 
-def compare(family, text, premise, hypothesis, progress=gr.Progress()):
-    task, prompt, lang, notes = read_input(family, text, premise, hypothesis, SETTINGS.max_input_chars)
+def compare(family, *values):
+    """values: one per FIELDS. Every strategy of the settings, then the LLM alone."""
+    progress = gr.Progress()
+    task, prompt, lang, notes = read_input(family, values, SETTINGS.max_input_chars)
     outputs, details = [], {"task": task.name, "prompt": prompt, "language": lang.code, "models": {}}
-    keys = [(family, s) for s in STRATEGIES] + ["plain"]
+    keys = [(family, s) for s in SETTINGS.strategies] + ["plain"]
     for i, key in enumerate(keys):
         name = "plain LLM" if key == "plain" else key[1]
         progress((i, len(keys)), desc=f"{name}")
@@ -186,7 +189,7 @@ def compare(family, text, premise, hypothesis, progress=gr.Progress()):
 
 # ---------------------------------------------------------------- leaderboard
 
-FIXED = ["model", "kind", "strategy", "encoder", "llm"]
+FIXED = ["model", "kind", "strategy", "precision", "encoder", "llm"]   # eval.leaderboard's fixed columns
 
 
 def split_column(col: str):
@@ -296,40 +299,48 @@ Each run writes `results/<model>/<task>.json`; the Leaderboard tab reads them al
 
 
 def input_panel(families: list[str], default: str | None):
-    """Task selector and the text box(es)."""
-    task = gr.Dropdown([(FAMILY_LABELS[f], f) for f in families], value=default, label="Task",
+    """Task selector and one text box per FIELDS, each shown when the selected task reads it. -> (task dropdown,
+    boxes, their columns)."""
+    task = gr.Dropdown([(get_task(f).label, f) for f in families], value=default, label="Task",
                        interactive=bool(families))
-    # visibility lives on the columns: clicking an example resets the text boxes' own props to their first ones
-    with gr.Column(visible=default != "nli") as single:
-        text = gr.Textbox(label="Text", lines=4,
-                          placeholder="Type a sentence in Sinhala, Tamil, Bengali, Hindi, English, ...")
-    with gr.Column(visible=default == "nli") as pair:
-        premise = gr.Textbox(label="Premise", lines=2)
-        hypothesis = gr.Textbox(label="Hypothesis", lines=2)
-    return task, text, premise, hypothesis, [single, pair]
+    single = {f for family in FAMILIES for f in get_task(family).text_fields if get_task(family).text_fields == (f,)}
+    boxes, columns = [], []
+    for f in FIELDS:
+        # visibility lives on the columns: clicking an example resets the text boxes' own props to their first ones
+        with gr.Column(visible=default is not None and f in get_task(default).text_fields) as column:
+            boxes.append(gr.Textbox(label=f.capitalize(), lines=4 if f in single else 2,
+                                    placeholder="Type a sentence in Sinhala, Tamil, Bengali, Hindi, English, ..."
+                                    if f in single else None))
+        columns.append(column)
+    return task, boxes, columns
 
 
-def example_panel(settings: Settings, families: list[str], default: str | None, text, premise, hypothesis):
-    """The examples of each task (from spaces.yaml), one group per task; only the selected task's is shown."""
+def shown_fields(family) -> list:
+    """gr.update per box column: visible when the task reads that field."""
+    fields = get_task(family).text_fields if family else ()
+    return [gr.update(visible=f in fields) for f in FIELDS]
+
+
+def example_panel(families: list[str], default: str | None, boxes) -> list:
+    """Each task's examples (Task.examples), one group per task; only the selected task's is shown."""
     groups = []
-    for f in families:
-        rows = settings.examples.get(f) or []
-        with gr.Column(visible=f == default) as group:
-            if rows and f == "nli":
-                gr.Examples([[r["premise"], r["hypothesis"]] for r in rows], [premise, hypothesis],
-                            label="Examples", example_labels=[f"{r['lang']}: {r['premise']} ⟶ {r['hypothesis']}"
-                                                              for r in rows])
-            elif rows:
-                gr.Examples([[r["text"]] for r in rows], [text], label="Examples",
-                            example_labels=[f"{r['lang']}: {r['text']}" for r in rows])
+    for family in families:
+        task: Task = get_task(family)
+        inputs = [boxes[FIELDS.index(f)] for f in task.text_fields]
+        with gr.Column(visible=family == default) as group:
+            if task.examples:
+                gr.Examples([[ex[f] for f in task.text_fields] for ex in task.examples], inputs, label="Examples",
+                            example_labels=[f"{ex['lang']}: " + " ⟶ ".join(ex[f] for f in task.text_fields)
+                                            for ex in task.examples])
         groups.append(group)
     return groups
 
 
 def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Blocks:
-    global REGISTRY, SETTINGS
+    global REGISTRY, SETTINGS, classify_with
     REGISTRY, SETTINGS = registry, settings or load_settings()
     settings = SETTINGS
+    classify_with = gpu(classify_on_device, settings.zerogpu_duration)
     families = registry.families()
     default = settings.default_family if settings.default_family in families else (families or [None])[0]
 
@@ -343,8 +354,7 @@ def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Block
         return gr.update(choices=choices, value=value)
 
     def on_task(family):
-        return [gr.update(visible=family != "nli"), gr.update(visible=family == "nli")] + \
-            [gr.update(visible=f == family) for f in families]
+        return shown_fields(family) + [gr.update(visible=f == family) for f in families]
 
     with gr.Blocks(title="LayerBridge", analytics_enabled=False) as demo:
         gr.Markdown("# LayerBridge\nA frozen multilingual encoder, **all of its layers fused per token**, read by a "
@@ -359,14 +369,14 @@ def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Block
             with gr.Tab("Predict"):
                 with gr.Row():
                     with gr.Column(scale=5):
-                        task, text, premise, hypothesis, boxes = input_panel(families, default)
+                        task, boxes, columns = input_panel(families, default)
                         choices, value = strategy_choices(default)
                         strategy = gr.Dropdown(choices, value=value, label="Fusion strategy (trained checkpoint)",
                                                interactive=bool(families))
                         with gr.Row():
                             run = gr.Button("Classify", variant="primary")
-                            gr.ClearButton([text, premise, hypothesis])
-                        groups = example_panel(settings, families, default, text, premise, hypothesis)
+                            gr.ClearButton(boxes)
+                        groups = example_panel(families, default, boxes)
                     with gr.Column(scale=4):
                         label = gr.Label(label="Prediction", elem_id="lb-prediction")
                         info = gr.Markdown(label="Input")
@@ -377,23 +387,23 @@ def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Block
                                label="Token weights", elem_id="lb-token-weights")
                 with gr.Accordion("Details (JSON)", open=False):
                     details = gr.JSON(label="Details")
-                task.change(on_task, task, [*boxes, *groups], api_visibility="private",
+                task.change(on_task, task, [*columns, *groups], api_visibility="private",
                             queue=False)
                 task.change(strategy_update, task, strategy, api_visibility="private", queue=False)
-                run.click(user_errors(predict), [task, strategy, text, premise, hypothesis],
+                run.click(user_errors(predict), [task, strategy, *boxes],
                           [label, info, bars, heat, details], api_name="predict")
 
             with gr.Tab("Compare"):
                 with gr.Row():
                     with gr.Column(scale=5):
-                        c_task, c_text, c_premise, c_hyp, c_boxes = input_panel(families, default)
+                        c_task, c_boxes, c_columns = input_panel(families, default)
                         c_run = gr.Button("Compare all", variant="primary")
-                        c_groups = example_panel(settings, families, default, c_text, c_premise, c_hyp)
+                        c_groups = example_panel(families, default, c_boxes)
                     with gr.Column(scale=3):
                         c_info = gr.Markdown(label="Input")
                 c_out = []
                 with gr.Row(equal_height=True):
-                    for s in STRATEGIES:
+                    for s in settings.strategies:
                         with gr.Column(min_width=220):
                             c_out += [gr.Label(label=s.replace("-", " ") + (" layer" if s == "last" else ""),
                                                num_top_classes=3),
@@ -403,9 +413,9 @@ def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Block
                                   gr.HTML(views.empty("no layer weights"))]
                 with gr.Accordion("Details (JSON)", open=False):
                     c_details = gr.JSON(label="Details")
-                c_task.change(on_task, c_task, [*c_boxes, *c_groups], api_visibility="private",
+                c_task.change(on_task, c_task, [*c_columns, *c_groups], api_visibility="private",
                               queue=False)
-                c_run.click(user_errors(compare), [c_task, c_text, c_premise, c_hyp],
+                c_run.click(user_errors(compare), [c_task, *c_boxes],
                             [*c_out, c_info, c_details], api_name="compare")
 
             with gr.Tab("Leaderboard"):
@@ -433,9 +443,6 @@ def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Block
                     gr.DownloadButton("Gemma Terms of Use (as shipped with the package)", value=str(copy))
     demo.queue(default_concurrency_limit=settings.concurrency_limit, max_size=settings.max_queue_size)
     return demo
-
-
-SETTINGS: Settings | None = None
 
 
 def serve(demo: gr.Blocks, host: str, port: int | None, **kwargs):

@@ -41,10 +41,6 @@ def setup(args) -> torch.device:
     return torch.device(args.device)
 
 
-def dtype_for(device: torch.device) -> torch.dtype:
-    return torch.float32  # the bars are stated for float32 (also on GPU, so that the ratios compare)
-
-
 def machine(device: torch.device) -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -70,7 +66,7 @@ def others_running() -> list[str]:
             cmd = (Path("/proc") / pid / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if ("fusion.train" in cmd or "eval run" in cmd) and "bench/" not in cmd:
+        if ("training.train" in cmd or "eval run" in cmd) and "bench/" not in cmd:
             found.append(f"{pid}: {cmd.strip()[:120]}")
     return found
 
@@ -190,8 +186,8 @@ def verdicts(results: list[tuple]) -> int:
 def xnli_rows(per_language: int | None = 20, languages=None) -> list[dict]:
     """`per_language` rows of each language of the shared XNLI test sample as load_test selects them (class-balanced,
     seeded; the same rows evaluate(limit=...) scores): 300 with 20 x 15."""
-    from eval.data import load_test
-    from eval.tasks import get_task
+    from tasks.data import load_test
+    from tasks import get_task
     task = get_task("xnli")
     rows = []
     for lang in languages or task.languages:

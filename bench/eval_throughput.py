@@ -37,7 +37,7 @@ TASK_NAME = "layerbridge_xnli_bench"
 @torch.no_grad()
 def naive_plain(plain, prompts, targets):
     """Per example and choice: [BOS] + prompt + choice tokens, one full forward, log-softmax at every position."""
-    tok, llm, preds = plain.tokenizer, plain.llm, []
+    tok, llm, preds = plain.llm_tokenizer, plain.llm, []
     bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
     target_ids = [tok(t, add_special_tokens=False)["input_ids"] for t in targets]
     for prompt in prompts:
@@ -166,7 +166,7 @@ def plain_checkpoint_dir(preset: str, plain, tmp: Path) -> Path:
         return gemma_checkpoint()
     path = tmp / "plain-llm"
     plain.llm.save_pretrained(path)
-    plain.tokenizer.save_pretrained(path)
+    plain.llm_tokenizer.save_pretrained(path)
     return path
 
 
@@ -183,8 +183,8 @@ def main():
 
     import lm_eval
 
-    from eval.tasks import get_task
-    from fusion import FusedModel, PlainLLM
+    from tasks import get_task
+    from fusion import FusedModel, PlainLLM, checkpoint
 
     task = get_task("xnli")
     languages = list(task.languages)
@@ -196,7 +196,7 @@ def main():
 
     plain = PlainLLM.from_name(args.preset, device=device, dtype=torch.float32)
     ckpt = Path(args.fused) if args.fused else common.REPO / "checkpoints" / f"{args.preset}-nli-transformer-softmax"
-    if (ckpt / "bridge.safetensors").is_file():
+    if checkpoint.is_checkpoint(ckpt):
         fused, fused_name = FusedModel.from_pretrained(ckpt, device=device, dtype=torch.float32), str(ckpt.name)
     else:
         fused = FusedModel.from_preset(args.preset, strategy="transformer-softmax", device=device, dtype=torch.float32)

@@ -29,7 +29,7 @@ def main():
     args = p.parse_args()
     device = setup(args)
 
-    from eval.tasks import get_task
+    from tasks import get_task
     from fusion import FusedModel
     from fusion.scoring import positions
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import common
 from common import BENCHDATA, REPO, header, parser, setup, table, verdicts
+from fusion import checkpoint
 
 RSS_BAR_GB, READY_BAR_S = 2.5, 20.0
 FAMILIES = ("nli", "news", "sentiment")
@@ -117,7 +118,7 @@ def prepare_checkpoints(preset: str, given: str | None, tmp: Path) -> tuple[Path
         return Path(given), f"{given} (given)"
     names = [f"{preset}-{f}-{s}" for f in FAMILIES for s in STRATEGIES]
     real = REPO / "checkpoints"
-    have = [n for n in names if (real / n / "bridge.safetensors").is_file()]
+    have = [n for n in names if checkpoint.is_checkpoint(real / n)]
     if len(have) == len(names):
         return real, f"{real} (9 trained bridges)"
     import torch
@@ -219,8 +220,8 @@ if what == "tokenizers":  # pocket: the two tokenizers alone, in a process of th
     stage("+ the encoder's tokenizer alone")
 else:
     from fusion import FusedModel
-    from eval.tasks import get_task
-    from eval.data import load_test
+    from tasks import get_task
+    from tasks.data import load_test
     model = FusedModel.from_preset(preset, strategy="transformer-softmax", device="cpu", dtype=torch.float32)
     stage("fused model loaded (weights mmapped, partly paged in)")
     task = get_task("xnli")
@@ -271,7 +272,7 @@ def main():
             print(f"app start {i + 1}: ready in {starts[-1]['ready']:.1f} s, peak RSS "
                   f"{starts[-1]['peak'] / GB:.2f} GB", flush=True)
         fused = REPO / "checkpoints" / f"{args.preset}-nli-transformer-softmax"
-        model, strategy = (str(fused), None) if (fused / "bridge.safetensors").is_file() else \
+        model, strategy = (str(fused), None) if checkpoint.is_checkpoint(fused) else \
             (args.preset, "transformer-softmax")
         ev = eval_run(model, strategy, args.languages, args.limit, tmp)
         print(f"eval run: {ev['seconds']:.1f} s, peak RSS {ev['peak'] / GB:.2f} GB", flush=True)

@@ -85,7 +85,7 @@ def plot_losses(runs, path):
 def evaluation(args, device):
     """Both precisions score the same examples (batches interleaved): seconds, decisions, accuracy."""
     from eval.runner import load_examples
-    from eval.tasks import get_task
+    from tasks import get_task
     from fusion import FusedModel
     out = {}
     for task_name, checkpoint, limit in (("xnli", args.checkpoint, args.xnli_per_language),
@@ -126,8 +126,8 @@ def main():
     print(f"matmul peak (2048^3): float32 {peak['float32']:.0f} GFLOP/s, bfloat16 {peak['bfloat16']:.0f} GFLOP/s "
           f"({peak['bfloat16'] / peak['float32']:.2f}x)")
 
-    from eval.data import load_train
-    from eval.tasks import get_task
+    from tasks.data import load_train
+    from tasks import get_task
     task = get_task("xnli")
     rows = load_train(task, data_dir=BENCHDATA)
     rng = random.Random(0)

@@ -75,7 +75,7 @@ def main():
     args = p.parse_args()
     device = setup(args)
 
-    from eval.tasks import get_task
+    from tasks import get_task
     from fusion import FusedModel
 
     header(f"Scaling ({args.preset}, {args.strategy})", device)

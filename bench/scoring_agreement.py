@@ -29,7 +29,7 @@ def main():
     device = setup(args)
 
     from eval.runner import default_languages, load_examples
-    from eval.tasks import get_task
+    from tasks import get_task
     from fusion import FusedModel, PlainLLM
 
     header(f"Scorings compared: loglik vs constrained ({args.preset})", device)

@@ -27,8 +27,8 @@ def main():
     args = p.parse_args()
     device = setup(args)
 
-    from eval.data import load_train
-    from eval.tasks import get_task
+    from tasks.data import load_train
+    from tasks import get_task
     from fusion import FusedModel
     from fusion.scoring import positions
 

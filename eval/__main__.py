@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     from fusion import PRECISIONS, STRATEGIES
 
     from .runner import SCORINGS
-    from .tasks import ALIGNMENT_TASKS, FAMILIES, TASKS
+    from tasks import ALIGNMENT_TASKS, FAMILIES, TASKS
 
     p = argparse.ArgumentParser(prog="python -m eval", description="LayerBridge evaluation harness")
     sub = p.add_subparsers(dest="command", required=True)

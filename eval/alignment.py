@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 from fusion.errors import DataError
 
-from .data import iter_jsonl
-from .tasks import AlignmentTask
+from tasks.data import iter_jsonl
+from tasks import AlignmentTask
 
 
 def load_parallel(task: AlignmentTask, data_dir, languages: list[str]) -> list[dict]:

@@ -1,6 +1,5 @@
 """The leaderboard: one row per model, a column per benchmark average and per (benchmark, language), built
 with pandas from every results file under a directory. Files that are not ours are skipped with a warning."""
-import sys
 import warnings
 from pathlib import Path
 
@@ -80,7 +79,3 @@ def write_leaderboard(results_dir, out_prefix) -> pd.DataFrame:
     out.with_suffix(".md").write_text(df.to_markdown(index=False) if not df.empty else "(no results)\n",
                                       encoding="utf-8")
     return df
-
-
-if __name__ == "__main__":
-    print(build_leaderboard(sys.argv[1] if len(sys.argv) > 1 else "results").to_string())

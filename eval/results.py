@@ -4,15 +4,20 @@
 Schema (version 1):
 {
   "schema": "layerbridge-results/1",
-  "model": {"name": str, "kind": "fused" | "plain", "path": str | null, "strategy": str | null,
-            "encoder": str | null, "llm": str, "checkpoint_sha256": str | null},
+  "model": {"name": str, "kind": "fused" | "plain" | ..., "path": str | null, "strategy": str | null,
+            "encoder": str | null, "llm": str | null, "checkpoint_sha256": str | null},   # the model's describe()
   "task": str,
-  "config": {"scoring": "loglik" | "generate", "limit": int | null, "data_source": str, "bootstrap": int, "seed": int},
+  "config": {"scoring": "loglik" | "constrained" | "generate" | str (alignment), "precision": "float32" | "bfloat16",
+             "limit": int | null, "data_source": str, "bootstrap": int, "seed": int, "batch_size": int,
+             "processes": int, "languages": [str], ("layers": str, alignment)},
   "results": {"<lang>": {"acc,none": float, "acc_ci95,none": [lo, hi], "f1_macro,none": float,
-                         "f1_macro_ci95,none": [lo, hi], "n": int}, ..., "average": {... same keys, mean over langs}},
-  "n_samples": {"<lang>": {"effective": int, "available": int}},
-  "sample_note": str,            # e.g. "first 50 of 300 per language of the shared XNLI test sample"
-  "versions": {"layerbridge": str, "torch": str, "transformers": str, ...},
+                         "f1_macro_ci95,none": [lo, hi], "n": int}, ...,
+              "average": {... same keys, mean over langs}, "group:<name>": {..., "languages": [str]}},
+             # alignment tasks: {"<lang>": {"retrieval@1,layer_<i>": float, ..., "retrieval@1,fused": float, "n": int}}
+  "n_samples": {"<lang>": {"effective": int, "available": int, "truncated": int}},
+  "sample_note": str,            # e.g. "a class-balanced sample (seed 0) of 60 of 300 examples per language ..."
+  "resumed_examples": int,       # classification: examples taken from an interrupted run's predictions
+  "versions": {"layerbridge": str, "torch": str, "transformers": str, "scikit-learn": str, "python": str},
   "hardware": str, "date": str (ISO 8601, UTC), "wall_seconds": float
 }
 """

@@ -1,108 +1,48 @@
-"""Batch evaluation of a fused model (or the plain-LLM baseline) on a task: `python -m eval run ...` and
-`evaluate(...)`, which the app and the benchmark scripts call.
+"""Batch evaluation of any model kind (fusion.interface: a fused model, the plain-LLM baseline, ...) on a task:
+`python -m eval run ...` and `evaluate(...)`, which the benchmark scripts call.
 
 Scoring: "loglik" (default) scores every label string after the prompt with `model.classify` (one backbone pass per
 batch, fusion.scoring) and predicts the most likely label; "constrained" predicts the most likely label under
 decoding restricted to the label strings (no vocabulary-wide normalizer: faster, less memory); "generate" is the
 reference's greedy generation (max_new_tokens = longest label + 2) with an exact match of the stripped first line
-against the label strings (no match = wrong). Metrics: eval.metrics (scikit-learn; not `evaluate.load`, which
-needs the hub).
+against the label strings (no match = wrong), for kinds that can generate. Metrics: eval.metrics (scikit-learn;
+not `evaluate.load`, which needs the hub).
 
 Throughput: examples are sorted by prompt length (tokens), scored in batches and put back in order.
 
 Files, under <output_dir>/<model name>/: <task>.json (schema of eval.results, written atomically) and
 <task>.predictions.jsonl (one line per example: id, lang, gold, predicted, per-choice probs and, for
-"loglik", loglik; or the generated text).
-
-Resume: while scoring, each process appends every finished batch to <task>.predictions.part-<rank>.jsonl and
-flushes it. A rerun first merges the predictions file and any part files left by a killed run (a line cut by the
-kill is dropped), then scores only the examples not yet there. Each line carries `run`, a hash of the model
-weights, task prompt/labels and scoring mode: predictions of another model or mode are never reused.
+"loglik", loglik; or the generated text). Resuming an interrupted run: eval.predictions. Versions, hardware and
+date: eval.provenance.
 
 Several processes (`accelerate launch --multi_gpu --num_processes N -m eval run ...`; on a machine without CUDA
 this runs N CPU processes with gloo, whereas accelerate 1.15's `--cpu` launcher starts only ONE process unless MPI
-is set up): every process loads the model
-and the data and scores the disjoint shard todo[rank::N]; the predictions are gathered on every process
-(all_gather_object), and the main process writes the files. The numbers equal a one-process run.
+is set up): every process loads the model and the data and scores the disjoint shard todo[rank::N]; the
+predictions are gathered on every process (all_gather_object), and the main process writes the files. The numbers
+equal a one-process run.
 """
-import hashlib
-import json
-import os
-import platform
-import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-from fusion import EncoderProbe, FusedModel, PlainLLM, load_model
-from fusion.backbones import fingerprint
+from fusion import load_model
 from fusion.errors import ConfigError, DataError
+from fusion.interface import check_model
 from fusion.scoring import SCORINGS as CLASSIFY_SCORINGS
+from tasks import AlignmentTask, Task, get_any_task
+from tasks.data import available_languages, load_test, stratified_sample
 
+from . import predictions
 from .alignment import alignment_scores, load_parallel
-from .data import available_languages, load_test, stratified_sample
 from .metrics import classification_metrics
+from .predictions import key
+from .provenance import provenance
 from .results import SCHEMA, write_json_atomic
-from .tasks import AlignmentTask, Task, get_any_task
 
 SCORINGS = (*CLASSIFY_SCORINGS, "generate")  # classify's scorings (fusion.scoring) + generation
 REPO = Path(__file__).resolve().parents[1]
-
-
-# ---------------------------------------------------------------- the model and what identifies it
-
-def describe_model(model, spec: str | None = None, strategy: str | None = None) -> dict:
-    """The results file's "model" entry. Name: the checkpoint dir name, the preset (+ strategy), plain-<llm>."""
-    if isinstance(model, PlainLLM):
-        llm = spec.split(":", 1)[1] if spec and spec.startswith("plain:") else model.name
-        return dict(name=f"plain-{Path(llm).name}", kind="plain", path=None, strategy=None, encoder=None,
-                    llm=model.name, checkpoint_sha256=None)
-    if isinstance(model, EncoderProbe):  # spec: the probe directory (probe:<preset> is resolved to one)
-        path = Path(spec).expanduser() if spec else None
-        return dict(name=f"probe-{path.name.split('-')[1]}" if path else model.name, kind="probe",
-                    path=str(spec) if spec else None, strategy=None, encoder=model.config.encoder, llm=None,
-                    checkpoint_sha256=sha256_file(path / "probe.safetensors") if path else None)
-    if not isinstance(model, FusedModel):
-        raise ConfigError(f"cannot evaluate a {type(model).__name__}: give a FusedModel, a PlainLLM, a checkpoint "
-                          f"directory, a preset name or plain:<llm>")
-    cfg = model.config
-    info = dict(name=f"fused-{cfg.strategy}", kind="fused", path=None, strategy=cfg.strategy,
-                encoder=cfg.encoder, llm=cfg.llm, checkpoint_sha256=None)
-    if spec and Path(spec).expanduser().is_dir():
-        path = Path(spec).expanduser()
-        info.update(name=path.resolve().name, path=str(spec), checkpoint_sha256=sha256_file(path / "bridge.safetensors"))
-    elif spec:
-        info["name"] = f"{spec}-{strategy}" if strategy else spec
-    return info
-
-
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def run_signature(model, task, scoring: str) -> str:
-    """A hash of what decides the predictions: model weights (the bridge; the backbones by fingerprint), the task's
-    prompt and labels, the scoring mode. Predictions are reused on resume only when it matches."""
-    h = hashlib.sha256()
-    h.update(json.dumps([getattr(task, "template", ""), getattr(task, "targets", []), scoring]).encode())
-    if isinstance(model, FusedModel):
-        h.update(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode())
-        for name, tensor in sorted(model.bridge.state_dict().items()):
-            h.update(name.encode())
-            h.update(tensor.detach().float().cpu().numpy().tobytes())
-    elif isinstance(model, EncoderProbe):
-        h.update(f"{model.config};{model.precision}".encode())
-        h.update(model.weight.numpy().tobytes() + model.bias.numpy().tobytes())
-    else:
-        h.update(f"{model.name};{model.max_length};{fingerprint(model.llm, model.tokenizer)}".encode())
-    return h.hexdigest()[:16]
 
 
 def safe_name(name: str) -> str:
@@ -157,68 +97,7 @@ def load_examples(task: Task, languages, data_dir, limit) -> tuple[list[dict], d
     return examples, available
 
 
-def key(record: dict) -> tuple:
-    return record["lang"], str(record["id"])
-
-
-# ---------------------------------------------------------------- predictions files
-
-def read_predictions(path: Path) -> tuple[list[dict], int]:
-    """Complete records of a predictions file and the number of unreadable lines dropped (a line cut by a kill)."""
-    if not path.is_file():
-        return [], 0
-    records, bad = [], 0
-    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            bad += 1
-            continue
-        if isinstance(record, dict) and {"id", "lang", "run"} <= set(record):
-            records.append(record)
-        else:
-            bad += 1
-    return records, bad
-
-
-def write_lines_atomic(path: Path, records: list[dict]):
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def part_paths(pred_path: Path) -> list[Path]:
-    return sorted(pred_path.parent.glob(pred_path.name.replace(".jsonl", ".part-*.jsonl")))
-
-
-def consolidate(pred_path: Path) -> int:
-    """Main process, before scoring: fold part files of an interrupted run into the predictions file (first
-    record per example and run wins; cut lines dropped). Returns the number of dropped lines."""
-    records, dropped = read_predictions(pred_path)
-    for part in part_paths(pred_path):
-        more, bad = read_predictions(part)
-        records, dropped = records + more, dropped + bad
-    if records or dropped or part_paths(pred_path):
-        unique = {}
-        for r in records:
-            unique.setdefault((*key(r), r["run"]), r)
-        write_lines_atomic(pred_path, list(unique.values()))
-        for part in part_paths(pred_path):
-            part.unlink()
-    return dropped
-
-
 # ---------------------------------------------------------------- scoring
-
-def prompt_lengths(model, prompts: list[str]) -> list[int]:
-    tok = model.encoder_tokenizer if isinstance(model, FusedModel) else model.tokenizer
-    return [len(ids) for ids in tok(prompts, add_special_tokens=False)["input_ids"]]
-
 
 def score_batch(model, task: Task, batch: list[dict], scoring: str, signature: str) -> list[dict]:
     prompts = [e["prompt"] for e in batch]
@@ -234,7 +113,7 @@ def score_batch(model, task: Task, batch: list[dict], scoring: str, signature: s
                 r["layer_weights"] = out["layer_weights"]
             records.append(dict(r, scoring=scoring, run=signature))
     else:
-        tok = model.llm_tokenizer if isinstance(model, FusedModel) else model.tokenizer
+        tok = model.llm_tokenizer
         longest = max(len(tok(t, add_special_tokens=False)["input_ids"]) for t in task.targets)
         for e, text in zip(batch, model.generate(prompts, max_new_tokens=longest + 2)):
             first = text.strip().split("\n")[0].strip()
@@ -247,7 +126,7 @@ def score_batch(model, task: Task, batch: list[dict], scoring: str, signature: s
 def score_all(model, task, todo: list[dict], scoring, batch_size, signature, part: Path | None, bar) -> list[dict]:
     """Records for `todo` (in its order); batches of similar length, longest first; each batch appended to
     `part` and flushed as soon as it is scored."""
-    lengths = prompt_lengths(model, [e["prompt"] for e in todo]) if todo else []
+    lengths = model.prompt_lengths([e["prompt"] for e in todo]) if todo else []
     order = sorted(range(len(todo)), key=lambda i: -lengths[i])
     out = [None] * len(todo)
     f = open(part, "a", encoding="utf-8") if part is not None else None
@@ -258,9 +137,7 @@ def score_all(model, task, todo: list[dict], scoring, batch_size, signature, par
             for i, r in zip(idx, records):
                 out[i] = r
             if f is not None:
-                f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-                f.flush()
-                os.fsync(f.fileno())
+                predictions.append_lines(f, records)
             bar.update(len(idx))
     finally:
         if f is not None:
@@ -268,27 +145,7 @@ def score_all(model, task, todo: list[dict], scoring, batch_size, signature, par
     return out
 
 
-# ---------------------------------------------------------------- provenance
-
-def versions() -> dict:
-    import sklearn
-    import transformers
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = "", ""
-    return {"layerbridge": (f"git {commit}" + ("+dirty" if dirty else "")) if commit else "unknown",
-            "torch": torch.__version__, "transformers": transformers.__version__,
-            "scikit-learn": sklearn.__version__, "python": platform.python_version()}
-
-
-def hardware(processes: int) -> str:
-    from fusion.backbones import hardware as device_name
-    return f"{device_name()}; {processes} process(es)"
-
+# ---------------------------------------------------------------- the results file
 
 def sample_note(task: Task, data_dir, limit, available: dict, effective: dict) -> str:
     lo, hi = min(available.values()), max(available.values())
@@ -301,23 +158,41 @@ def sample_note(task: Task, data_dir, limit, available: dict, effective: dict) -
         (" (a sample of the test set, not the full test set)" if data_dir or limit else "")
 
 
+
+def results_file(task, info: dict, config: dict, results: dict, n_samples: dict, sample_note: str, state, t0,
+                 **extra) -> dict:
+    """The results file (schema of eval.results), built the same way for every kind of task."""
+    return {"schema": SCHEMA, "model": info, "task": task.name, "config": config, "results": results,
+            "n_samples": n_samples, "sample_note": sample_note, **extra, **provenance(state.num_processes, t0)}
+
+
+def write_run(out_dir: Path | None, task, results: dict, lines: list[dict], state):
+    """Main process: <task>.predictions.jsonl (complete, part files removed) and then <task>.json."""
+    if out_dir is None:
+        return
+    if state.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        predictions.write_final(out_dir / f"{task.name}.predictions.jsonl", lines)
+        write_json_atomic(out_dir / f"{task.name}.json", results)
+    state.wait_for_everyone()
+
+
 # ---------------------------------------------------------------- the API
 
 def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | None = None, output_dir=None,
              batch_size: int = 16, scoring: str = "loglik", bootstrap: int = 1000, seed: int = 0,
              model_name: str | None = None, progress: bool = True, strategy: str | None = None,
              precision: str = "auto") -> dict:
-    """Evaluate `model` (a FusedModel / PlainLLM, or a checkpoint dir, preset name or "plain:<llm>") on a task.
-    Returns the results dict (schema of eval.results); with `output_dir`, writes <output_dir>/<name>/<task>.json
-    and <task>.predictions.jsonl, resuming from the predictions of an interrupted run. Bad input raises
-    fusion.errors (ConfigError, DataError, CheckpointError, ...)."""
+    """Evaluate `model` (a model of the fusion.interface kinds, or a checkpoint dir, preset name or "plain:<llm>")
+    on a task. Returns the results dict (schema of eval.results); with `output_dir`, writes
+    <output_dir>/<name>/<task>.json and <task>.predictions.jsonl, resuming from the predictions of an interrupted
+    run. Bad input raises fusion.errors (ConfigError, DataError, CheckpointError, ...)."""
     from accelerate import PartialState
 
     t0 = time.time()
     task = get_any_task(task_name)
-    if isinstance(task, AlignmentTask) and isinstance(model, (str, PlainLLM)) and \
-            (isinstance(model, PlainLLM) or model.startswith("plain:")):
-        raise ConfigError(plain_alignment_message(task, model if isinstance(model, str) else model.name))
+    if isinstance(task, AlignmentTask) and isinstance(model, str) and model.startswith("plain:"):
+        raise ConfigError(no_encoder_message(task, model))
     if scoring not in SCORINGS:
         raise ConfigError(f"unknown scoring {scoring!r}; choose one of {', '.join(SCORINGS)}")
     for name, value, low in (("batch_size", batch_size, 1), ("bootstrap", bootstrap, 0), ("limit", limit, 1)):
@@ -332,22 +207,24 @@ def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | 
         examples, available = load_examples(task, languages, data_dir, limit)
 
     state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only machines: gloo across processes
-    spec = model if isinstance(model, str) else None
-    if spec is not None and spec.startswith("probe:"):
-        spec = probe_directory(spec, task)
-    if spec is not None:
+    if isinstance(model, str) and model.startswith("probe:"):
+        model = probe_directory(model, task)
+    if isinstance(model, str):
         torch.manual_seed(seed)  # a preset's untrained bridge is random: the same weights in every process
-        model = load_model(spec, strategy=strategy, device=state.device, dtype=precision)
-    info = describe_model(model, spec, strategy)
+        model = load_model(model, strategy=strategy, device=state.device, dtype=precision)
+    info = check_model(model).describe()
     if model_name:
         info["name"] = model_name
     out_dir = Path(output_dir) / safe_name(info["name"]) if output_dir is not None else None
+    config = dict(precision=model.precision, limit=limit, seed=seed, batch_size=batch_size,
+                  processes=state.num_processes, languages=languages)
 
-    common = dict(task=task, languages=languages, data_dir=data_dir, limit=limit, seed=seed, info=info,
+    common = dict(task=task, languages=languages, data_dir=data_dir, limit=limit, info=info, config=config,
                   out_dir=out_dir, state=state, t0=t0, progress=progress, batch_size=batch_size)
     if isinstance(task, AlignmentTask):
         return evaluate_alignment(model, rows, **common)
-    return evaluate_classification(model, examples, available, scoring=scoring, bootstrap=bootstrap, **common)
+    return evaluate_classification(model, examples, available, scoring=scoring, bootstrap=bootstrap, seed=seed,
+                                   **common)
 
 
 def probe_directory(spec: str, task) -> str:
@@ -356,37 +233,37 @@ def probe_directory(spec: str, task) -> str:
     path = REPO / "checkpoints" / f"probe-{preset}-{getattr(task, 'family', '')}"
     if not (path / "probe.safetensors").is_file():
         raise ConfigError(f"{spec}: no trained probe for task {task.name} at {path}; train it with `python -m "
-                          f"fusion.train_probe --preset {preset} --task {task.name} --data-dir ... --output-dir {path}`")
+                          f"training.train_probe --preset {preset} --task {task.name} --data-dir ... --output-dir {path}`")
     return str(path)
 
 
-def plain_alignment_message(task, what) -> str:
+def no_encoder_message(task, what) -> str:
     return (f"task {task.name} compares the encoder's layers and needs a fused model (a checkpoint directory or a "
-            f"preset), not the plain LLM {what!r}, which has no encoder")
+            f"preset), not {what!r}, which has no encoder")
 
 
-def evaluate_classification(model, examples, available, *, task, languages, data_dir, limit, seed, info, out_dir,
-                            state, t0, progress, batch_size, scoring, bootstrap) -> dict:
+def evaluate_classification(model, examples, available, *, task, languages, data_dir, limit, seed, info, config,
+                            out_dir, state, t0, progress, batch_size, scoring, bootstrap) -> dict:
     from accelerate.utils import gather_object
     from tqdm.auto import tqdm
 
-    signature = run_signature(model, task, scoring)
+    if scoring == "generate" and getattr(model, "generate", None) is None:
+        raise ConfigError(f"{info['name']} cannot generate text: use --scoring loglik or constrained")
+    signature = predictions.run_signature(model, task, scoring)
     pred_path = out_dir / f"{task.name}.predictions.jsonl" if out_dir is not None else None
     done = {}
     if pred_path is not None:
         if state.is_main_process:
             out_dir.mkdir(parents=True, exist_ok=True)
-            dropped = consolidate(pred_path)
+            dropped = predictions.consolidate(pred_path)
             if dropped:
                 print(f"note: dropped {dropped} incomplete line(s) of an interrupted run in {pred_path}; "
                       f"those examples are scored again", file=sys.stderr)
         state.wait_for_everyone()
-        wanted = {key(e) for e in examples}
-        done = {key(r): r for r in read_predictions(pred_path)[0] if r["run"] == signature and key(r) in wanted}
+        done = predictions.finished(pred_path, signature, {key(e) for e in examples})
     todo = [e for e in examples if key(e) not in done]
     mine = todo[state.process_index::state.num_processes]
-    part = pred_path.with_name(pred_path.name.replace(".jsonl", f".part-{state.process_index}.jsonl")) \
-        if pred_path is not None else None
+    part = predictions.part_path(pred_path, state.process_index) if pred_path is not None else None
     resumed = f", {len(done)} resumed" if done else ""
     with tqdm(total=len(mine), desc=f"{task.name} {info['name']}{resumed}", unit="ex",
               disable=not (progress and state.is_main_process)) as bar:
@@ -399,39 +276,25 @@ def evaluate_classification(model, examples, available, *, task, languages, data
     per_lang = {lang: ([r["gold"] for r in ordered if r["lang"] == lang],
                        [r["predicted"] for r in ordered if r["lang"] == lang]) for lang in languages}
     effective = {lang: len(per_lang[lang][0]) for lang in languages}
-    results = {
-        "schema": SCHEMA, "model": info, "task": task.name,
-        "config": {"scoring": scoring, "precision": model.precision, "limit": limit,
-                   "data_source": str(data_dir) if data_dir else
-                   f"hub:{task.hub.path}", "bootstrap": bootstrap, "seed": seed, "batch_size": batch_size,
-                   "processes": state.num_processes, "languages": languages},
-        "results": classification_metrics(per_lang, range(len(task.choices)), bootstrap, seed, task.groups),
-        "n_samples": {lang: {"effective": effective[lang], "available": available[lang],
-                             "truncated": sum(bool(r.get("truncated")) for r in ordered if r["lang"] == lang)}
-                      for lang in languages},
-        "sample_note": sample_note(task, data_dir, limit, available, effective),
-        "resumed_examples": len(done),
-        "versions": versions(), "hardware": hardware(state.num_processes),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "wall_seconds": round(time.time() - t0, 2),
-    }
-    if out_dir is not None:
-        if state.is_main_process:
-            write_lines_atomic(pred_path, ordered)
-            for p in part_paths(pred_path):
-                p.unlink()
-            write_json_atomic(out_dir / f"{task.name}.json", results)
-        state.wait_for_everyone()
+    results = results_file(
+        task, info, dict(scoring=scoring, **config, bootstrap=bootstrap,
+                         data_source=str(data_dir) if data_dir else f"hub:{task.hub.path}"),
+        classification_metrics(per_lang, range(len(task.choices)), bootstrap, seed, task.groups),
+        {lang: {"effective": effective[lang], "available": available[lang],
+                "truncated": sum(bool(r.get("truncated")) for r in ordered if r["lang"] == lang)}
+         for lang in languages},
+        sample_note(task, data_dir, limit, available, effective), state, t0, resumed_examples=len(done))
+    write_run(out_dir, task, results, ordered, state)
     return results
 
 
-def evaluate_alignment(model, rows, *, task, languages, data_dir, limit, seed, info, out_dir, state, t0,
+def evaluate_alignment(model, rows, *, task, languages, data_dir, limit, info, config, out_dir, state, t0,
                        progress, batch_size) -> dict:
     from accelerate.utils import gather_object
     from tqdm.auto import tqdm
 
-    if not isinstance(model, FusedModel):
-        raise ConfigError(plain_alignment_message(task, getattr(model, "name", type(model).__name__)))
+    if getattr(model, "pooled_states", None) is None:
+        raise ConfigError(no_encoder_message(task, info["name"]))
     available = len(rows)
     rows = rows[:limit] if limit else rows
     if len(rows) < 2:
@@ -451,29 +314,16 @@ def evaluate_alignment(model, rows, *, task, languages, data_dir, limit, seed, i
                      "fused": torch.cat([loc[name][1] for _, loc in pieces], 0)[inverse]} for name, _ in sides}
     scores, retrieved = alignment_scores(pooled)
     n = len(rows)
-    results = {
-        "schema": SCHEMA, "model": info, "task": task.name,
-        "config": {"scoring": "retrieval@1: cosine of mean-pooled encoder states, English -> X",
-                   "precision": model.precision, "limit": limit,
-                   "data_source": str(data_dir), "bootstrap": 0, "seed": seed, "batch_size": batch_size,
-                   "processes": state.num_processes, "languages": languages,
-                   "layers": f"hidden states 0..{pooled[languages[0]]['layers'].shape[0] - 1} (0 = embeddings)"},
-        "results": scores,
-        "n_samples": {lang: {"effective": n, "available": available} for lang in languages},
-        "sample_note": (f"{'first ' + str(n) if n < available else 'all ' + str(n)} of {available} parallel "
-                        f"sentences in {Path(data_dir) / task.local_file}; each English sentence retrieves among "
-                        f"the {n} target sentences (fewer candidates make retrieval easier)"),
-        "versions": versions(), "hardware": hardware(state.num_processes),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "wall_seconds": round(time.time() - t0, 2),
-    }
-    if out_dir is not None:
-        if state.is_main_process:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            lines = [dict(id=row["id"], lang=lang, retrieved={k: rows[j]["id"] for k, picks in retrieved[lang].items()
-                                                              for j in [picks[i]]})
-                     for lang in languages for i, row in enumerate(rows)]
-            write_lines_atomic(out_dir / f"{task.name}.predictions.jsonl", lines)
-            write_json_atomic(out_dir / f"{task.name}.json", results)
-        state.wait_for_everyone()
+    results = results_file(
+        task, info, dict(scoring="retrieval@1: cosine of mean-pooled encoder states, English -> X", **config,
+                         bootstrap=0, data_source=str(data_dir),
+                         layers=f"hidden states 0..{pooled[languages[0]]['layers'].shape[0] - 1} (0 = embeddings)"),
+        scores, {lang: {"effective": n, "available": available} for lang in languages},
+        (f"{'first ' + str(n) if n < available else 'all ' + str(n)} of {available} parallel sentences in "
+         f"{Path(data_dir) / task.local_file}; each English sentence retrieves among the {n} target sentences "
+         f"(fewer candidates make retrieval easier)"), state, t0)
+    lines = [dict(id=row["id"], lang=lang, retrieved={k: rows[j]["id"] for k, picks in retrieved[lang].items()
+                                                      for j in [picks[i]]})
+             for lang in languages for i, row in enumerate(rows)]
+    write_run(out_dir, task, results, lines, state)
     return results

@@ -12,41 +12,14 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
-from . import backbones
+from . import backbones, checkpoint
 from .config import FusionConfig
-from .errors import CheckpointError, ConfigError, InputError
+from .errors import CheckpointError, InputError
+from .interface import LLMClassifier, LLMInput, check_texts
 from .precision import precision_name, resolve_dtype
-from .scoring import choice_token_ids, left_pad, positions, score
+from .scoring import left_pad, positions
 from .strategies import Bridge
-
-BRIDGE_FILE = "bridge.safetensors"
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-
-
-def check_texts(texts) -> list[str]:
-    """A list of non-empty strings (a single string is accepted as a list of one)."""
-    if isinstance(texts, str):
-        texts = [texts]
-    if not isinstance(texts, (list, tuple)) or not texts:
-        raise InputError("give at least one text (a string or a list of strings)")
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise InputError(f"text {i} is a {type(t).__name__}, not a string")
-        if not t.strip():
-            raise InputError(f"text {i} is empty or whitespace only: type something to classify")
-    return list(texts)
-
-
-def check_choices(choices) -> list[str]:
-    if not isinstance(choices, (list, tuple)) or len(choices) < 1:
-        raise InputError("give at least one choice (label string) to score")
-    if any(not isinstance(c, str) or not c.strip() for c in choices):
-        raise InputError("every choice must be a non-empty string")
-    if len(set(choices)) != len(choices):
-        raise InputError(f"choices must be distinct: {list(choices)}")
-    return list(choices)
 
 
 @dataclass
@@ -64,10 +37,14 @@ class SoftPrompt:
     encoded: EncoderBatch
 
 
-class FusedModel(nn.Module):
+class FusedModel(LLMClassifier, nn.Module):
+    """The model kind of fusion.interface whose LLM reads the bridge's soft prompt."""
+
     def __init__(self, config: FusionConfig, encoder, encoder_tokenizer, llm, llm_tokenizer):
         super().__init__()
         self.config = config
+        self.name = f"fused-{config.strategy}"      # from_pretrained: the checkpoint directory's name
+        self.source: str | None = None               # from_pretrained: the checkpoint directory, as given
         self.encoder, self.encoder_tokenizer = encoder, encoder_tokenizer
         self.llm, self.llm_tokenizer = llm, llm_tokenizer
         self.encoder_tokenizer.padding_side = "right"  # absolute-position encoders (BERT) need right padding
@@ -119,50 +96,21 @@ class FusedModel(nn.Module):
     def from_pretrained(cls, path, device=None, dtype="auto", backbones: "FusedModel | None" = None) -> "FusedModel":
         """Load a checkpoint directory written by save_pretrained (config.json + bridge.safetensors).
         `backbones`: an already-loaded FusedModel whose frozen encoder and LLM this bridge shares (loaded once
-        for many bridges; the fingerprint check below refuses other backbones)."""
-        path = Path(path).expanduser()
-        if not path.is_dir():
-            raise CheckpointError(f"checkpoint directory {str(path)!r} does not exist")
-        weights = path / BRIDGE_FILE
-        if not weights.is_file():
-            pickles = [p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES]
-            if pickles:
-                raise CheckpointError(f"{path} holds pickle files ({', '.join(pickles)}) and no {BRIDGE_FILE}: "
-                                      f"pickle files can run arbitrary code and are never loaded; "
-                                      f"save checkpoints with save_pretrained (safetensors)")
-            raise CheckpointError(f"{path} has no {BRIDGE_FILE}: not a checkpoint written by save_pretrained")
-        if not (path / "config.json").is_file():
-            raise CheckpointError(f"{path} has no config.json: not a checkpoint written by save_pretrained")
-        config = load_config(path / "config.json")
+        for many bridges; the fingerprint check refuses other backbones)."""
+        source = path
+        path = checkpoint.check_dir(path)
+        config = checkpoint.read_config(path)
         if backbones is not None:
             model = cls(config, backbones.encoder, backbones.encoder_tokenizer, backbones.llm, backbones.llm_tokenizer)
         else:
             model = cls.from_config(config, device=device, dtype=dtype)
-        try:
-            state = load_file(str(weights), device=str(next(model.bridge.parameters()).device))
-        except Exception as e:  # safetensors raises its own error types for damaged files
-            raise CheckpointError(f"{weights} is not a readable safetensors file: {e}") from e
-        missing, unexpected = set(model.bridge.state_dict()) - set(state), set(state) - set(model.bridge.state_dict())
-        if missing or unexpected:
-            raise CheckpointError(f"{weights} does not match a {config.strategy!r} bridge: "
-                                  f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
-        shapes = {k: (tuple(v.shape), tuple(state[k].shape)) for k, v in model.bridge.state_dict().items()
-                  if tuple(v.shape) != tuple(state[k].shape)}
-        if shapes:
-            raise CheckpointError(f"{weights} was built for other model widths: " +
-                                  "; ".join(f"{k} expects {a}, file has {b}" for k, (a, b) in list(shapes.items())[:5]))
-        model.bridge.load_state_dict({k: v.float() for k, v in state.items()})
+        checkpoint.load_bridge(path, model.bridge)
+        model.name, model.source = path.resolve().name, str(source)
         return model
 
     def save_pretrained(self, path, model_card: str | None = None, dtype: torch.dtype = torch.float32):
-        """Write config.json + bridge.safetensors (trainable weights only) [+ README.md]."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        self.config.save_pretrained(path)
-        state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in self.bridge.state_dict().items()}
-        save_file(state, str(path / BRIDGE_FILE), metadata={"format": "pt", "strategy": self.config.strategy})
-        if model_card is not None:
-            (path / "README.md").write_text(model_card, encoding="utf-8")
+        """Write the checkpoint (fusion.checkpoint: config.json + bridge.safetensors [+ README.md])."""
+        checkpoint.save(path, self.config, self.bridge, model_card=model_card, dtype=dtype)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -191,6 +139,26 @@ class FusedModel(nn.Module):
     def precision(self) -> str:
         """The frozen backbones' precision ("float32" or "bfloat16"), as recorded in results and model cards."""
         return precision_name(self.llm_dtype)
+
+    # ------------------------------------------------------------------ the interface (fusion.interface)
+
+    def describe(self) -> dict:
+        cfg = self.config
+        return dict(name=self.name, kind="fused", path=self.source, strategy=cfg.strategy, encoder=cfg.encoder,
+                    llm=cfg.llm, checkpoint_sha256=checkpoint.weights_sha256(self.source) if self.source else None)
+
+    def signature_parts(self) -> list[bytes]:
+        """The config and the bridge's weights (the backbones are identified by their fingerprints in the config)."""
+        parts = [json.dumps(self.config.to_dict(), sort_keys=True, default=str).encode()]
+        for name, tensor in sorted(self.bridge.state_dict().items()):
+            parts += [name.encode(), tensor.detach().float().cpu().numpy().tobytes()]
+        return parts
+
+    def prompt_lengths(self, prompts: list[str]) -> list[int]:
+        return [len(ids) for ids in self.encoder_tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+
+    def input_limit(self) -> tuple[str, int]:
+        return "the encoder", self.config.max_encoder_length
 
     # ------------------------------------------------------------------ the soft prompt
 
@@ -270,21 +238,10 @@ class FusedModel(nn.Module):
 
     # ------------------------------------------------------------------ inference
 
-    @torch.no_grad()
-    def classify(self, texts, choices, batch_size: int = 16, scoring: str = "loglik") -> list[dict]:
-        """Score every choice after each text (`scoring`: "loglik" or "constrained", see fusion.scoring).
-        Per text: choices, scoring, probs, pred, label (+ loglik, loglik_mean, pred_norm for "loglik"), and the
-        fusion weights: layers (1-based), layer_weights [L], tokens (encoder pieces), token_weights [T, L],
-        truncated (the text was cut at max_encoder_length)."""
-        texts, choices = check_texts(texts), check_choices(choices)
-        choice_ids = choice_token_ids(self.llm_tokenizer, choices, scoring)
-        results = []
-        for start in range(0, len(texts), batch_size):
-            prompt = self.soft_prompt(texts[start:start + batch_size])
-            for i, summary in enumerate(score(self.llm, prompt.embeds, prompt.mask, choice_ids, choices, scoring)):
-                summary.update(self._weights_view(prompt, i))
-                results.append(summary)
-        return results
+    def llm_inputs(self, texts: list[str]) -> LLMInput:
+        """The soft prompts, and per text its fusion weights (fusion.interface's shared classify adds them)."""
+        prompt = self.soft_prompt(texts)
+        return LLMInput(prompt.embeds, prompt.mask, [self._weights_view(prompt, i) for i in range(len(texts))])
 
     def _weights_view(self, prompt: SoftPrompt, i: int) -> dict:
         n = int(prompt.encoded.attention_mask[i].sum())
@@ -293,30 +250,3 @@ class FusedModel(nn.Module):
         return dict(layers=list(self.bridge.layers), layer_weights=token_weights.mean(0).tolist(),
                     tokens=self.encoder_tokenizer.convert_ids_to_tokens(ids),
                     token_weights=token_weights.tolist(), truncated=prompt.encoded.truncated[i])
-
-    @torch.no_grad()
-    def generate(self, texts, max_new_tokens: int = 32) -> list[str]:
-        """Greedy free-form continuation after the soft prompt."""
-        texts = check_texts(texts)
-        if not isinstance(max_new_tokens, int) or not 1 <= max_new_tokens <= 1024:
-            raise InputError("max_new_tokens must be an integer between 1 and 1024")
-        prompt = self.soft_prompt(texts)
-        out = self.llm.generate(inputs_embeds=prompt.embeds, attention_mask=prompt.mask,
-                                max_new_tokens=max_new_tokens, do_sample=False,
-                                pad_token_id=self.llm_tokenizer.pad_token_id)
-        return self.llm_tokenizer.batch_decode(out, skip_special_tokens=True)
-
-
-def load_config(path) -> FusionConfig:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path} is not a readable JSON config: {e}") from e
-    if not isinstance(data, dict) or data.get("model_type") != FusionConfig.model_type:
-        raise CheckpointError(f"{path} is not a LayerBridge config (model_type {data.get('model_type') if isinstance(data, dict) else None!r})")
-    try:
-        return FusionConfig.from_dict(data)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path} has an invalid config: {e}") from e

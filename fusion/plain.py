@@ -1,16 +1,20 @@
-"""The no-encoder baseline: the LLM reads the text directly (tokens, no bridge). Same `classify` output
-as FusedModel, without fusion weights."""
+"""The no-encoder baseline: the LLM reads the text directly (tokens, no bridge). The same interface as FusedModel
+(fusion.interface), without fusion weights."""
+from pathlib import Path
+
 import torch
 
 from . import backbones
-from .model import check_choices, check_texts
+from .interface import LLMClassifier, LLMInput
 from .precision import precision_name, resolve_dtype
-from .scoring import choice_token_ids, left_pad, score
+from .scoring import left_pad
 
 
-class PlainLLM:
-    def __init__(self, llm, tokenizer, name: str, max_length: int = 512):
-        self.llm, self.tokenizer, self.name, self.max_length = llm.eval(), tokenizer, name, max_length
+class PlainLLM(LLMClassifier):
+    def __init__(self, llm, llm_tokenizer, llm_name: str, max_length: int = 512, name: str | None = None):
+        """llm_name: the LLM as FusionConfig.llm names it; name: shown in results (default plain-<llm name>)."""
+        self.llm, self.llm_tokenizer, self.llm_name, self.max_length = llm.eval(), llm_tokenizer, llm_name, max_length
+        self.name = name or f"plain-{Path(llm_name).name}"
         for p in llm.parameters():
             p.requires_grad_(False)
 
@@ -22,7 +26,7 @@ class PlainLLM:
         llm_name = PRESETS[name]["llm"] if name in PRESETS else name
         device = torch.device(device) if device is not None else backbones.default_device()
         llm, tok = backbones.load_llm(llm_name, device, resolve_dtype(dtype, device))
-        return cls(llm, tok, llm_name)
+        return cls(llm, tok, llm_name, name=f"plain-{Path(name).name}")
 
     @property
     def device(self):
@@ -32,34 +36,31 @@ class PlainLLM:
     def precision(self) -> str:
         return precision_name(self.llm.get_input_embeddings().weight.dtype)
 
-    def prompt_embeddings(self, texts: list[str]):
+    # ------------------------------------------------------------------ the interface (fusion.interface)
+
+    def describe(self) -> dict:
+        return dict(name=self.name, kind="plain", path=None, strategy=None, encoder=None, llm=self.llm_name,
+                    checkpoint_sha256=None)
+
+    def signature_parts(self) -> list[bytes]:
+        fingerprint = backbones.fingerprint(self.llm, self.llm_tokenizer)
+        return [f"{self.llm_name};{self.max_length};{fingerprint}".encode()]
+
+    def prompt_lengths(self, prompts: list[str]) -> list[int]:
+        return [len(ids) for ids in self.llm_tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+
+    def input_limit(self) -> tuple[str, int]:
+        return "the LLM", self.max_length
+
+    def llm_inputs(self, texts: list[str]) -> LLMInput:
         """[BOS] + text tokens (truncated from the left, keeping the prompt's end) -> left-padded embeds, mask."""
-        bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
+        bos = [self.llm_tokenizer.bos_token_id] if self.llm_tokenizer.bos_token_id is not None else []
         truncated, rows = [], []
         emb = self.llm.get_input_embeddings()
         for t in texts:
-            ids = self.tokenizer(t, add_special_tokens=False)["input_ids"]
+            ids = self.llm_tokenizer(t, add_special_tokens=False)["input_ids"]
             truncated.append(len(ids) > self.max_length - len(bos))
             ids = bos + ids[-(self.max_length - len(bos)):]
             rows.append(emb(torch.tensor(ids, device=self.device)))
-        embeds, mask = left_pad(rows)
-        return embeds, mask, truncated
-
-    @torch.no_grad()
-    def classify(self, texts, choices, batch_size: int = 16, scoring: str = "loglik") -> list[dict]:
-        texts, choices = check_texts(texts), check_choices(choices)
-        choice_ids = choice_token_ids(self.tokenizer, choices, scoring)
-        results = []
-        for start in range(0, len(texts), batch_size):
-            embeds, mask, truncated = self.prompt_embeddings(texts[start:start + batch_size])
-            for summary, cut in zip(score(self.llm, embeds, mask, choice_ids, choices, scoring), truncated):
-                summary["truncated"] = cut
-                results.append(summary)
-        return results
-
-    @torch.no_grad()
-    def generate(self, texts, max_new_tokens: int = 32) -> list[str]:
-        embeds, mask, _ = self.prompt_embeddings(check_texts(texts))
-        out = self.llm.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
-        return self.tokenizer.batch_decode(out, skip_special_tokens=True)
+        embeds, mask = left_pad(rows)                                            # [B, P, D_llm], [B, P]
+        return LLMInput(embeds, mask, [{"truncated": cut} for cut in truncated])

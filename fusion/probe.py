@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from . import backbones
 from .errors import CheckpointError, ConfigError, InputError
-from .model import check_choices, check_texts
+from .interface import check_choices, check_texts
 from .precision import precision_name, resolve_dtype
 
 PROBE_CONFIG = "probe_config.json"
@@ -178,7 +178,7 @@ class EncoderProbe:
         it was trained on, any order, a leading space ignored). `scoring` is accepted for the common interface:
         a probe has one way of scoring."""
         if self.weight is None:
-            raise ConfigError("this probe is not trained yet: train it with `python -m fusion.train_probe`")
+            raise ConfigError("this probe is not trained yet: train it with `python -m training.train_probe`")
         choices = check_choices(choices)
         known = [c.strip() for c in self.config.choices]
         wanted = [c.strip() for c in choices]
@@ -190,6 +190,3 @@ class EncoderProbe:
         probs = torch.softmax(x @ self.weight.T + self.bias, dim=-1)[:, order]       # [N, C]
         return [dict(choices=choices, scoring="probe", probs=p.tolist(), pred=int(p.argmax()),
                      label=choices[int(p.argmax())], truncated=cut) for p, cut in zip(probs, truncated)]
-
-    def generate(self, texts, max_new_tokens: int = 32):
-        raise InputError("the encoder-alone probe has no language model: it classifies, it cannot generate")

@@ -47,11 +47,39 @@ class GlobalSoftmax(nn.Module):
         return fused, weights
 
 
+class FusionBlock(nn.Module):
+    """One post-norm transformer encoder layer with a ReLU feed-forward, written out. Its submodules are named and
+    built in the order of nn.TransformerEncoderLayer's (self_attn, linear1, linear2, norm1, norm2), so bridges
+    saved with that layer load unchanged and the same seed gives the same initial weights."""
+
+    def __init__(self, dim: int, ffn_dim: int, dropout: float):
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(dim, num_heads=1, dropout=dropout, batch_first=True)
+        self.linear1 = nn.Linear(dim, ffn_dim)
+        self.dropout = nn.Dropout(dropout)                                  # inside the feed-forward
+        self.linear2 = nn.Linear(ffn_dim, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.dropout1 = nn.Dropout(dropout)                                 # after the attention
+        self.dropout2 = nn.Dropout(dropout)                                 # after the feed-forward
+
+    def feed_forward(self, x):
+        return self.dropout2(self.linear2(self.dropout(torch.relu(self.linear1(x)))))  # [n, Q, D]
+
+    def forward(self, seq, queries=None):
+        """seq [n, S, D]; queries [n, Q, D]: the positions whose outputs are needed (default: all of seq). Each query
+        attends over all S positions; the residuals, norms and feed-forward run on the Q query rows only."""
+        q = seq if queries is None else queries
+        attended = self.self_attn(q, seq, seq, need_weights=False)[0]      # [n, Q, D]
+        h = self.norm1(q + self.dropout1(attended))
+        return self.norm2(h + self.feed_forward(h))                         # [n, Q, D]
+
+
 TOKENS_PER_CHUNK = 256  # transformer softmax: tokens per block call (bounds its activations at large batches)
 
 
 class TransformerSoftmax(nn.Module):
-    """Per token: [c; h_1 + p_1; ...; h_L + p_L] -> one post-norm TransformerEncoderLayer -> Linear(D -> L) on
+    """Per token: [c; h_1 + p_1; ...; h_L + p_L] -> one post-norm transformer layer (FusionBlock) -> Linear(D -> L) on
     the CLS output -> beta = softmax over layers; H[t] = sum_l beta[t, l] h_l[t]. Tokens never see each other."""
 
     def __init__(self, config: FusionConfig, num_layers: int, dim: int):
@@ -59,8 +87,7 @@ class TransformerSoftmax(nn.Module):
         self.cls = nn.Parameter(torch.zeros(dim))                           # c
         self.layer_position = nn.Parameter(torch.zeros(num_layers, dim))    # p_l
         nn.init.normal_(self.layer_position, std=0.02)
-        self.block = nn.TransformerEncoderLayer(dim, nhead=1, dim_feedforward=config.transformer_ffn_multiplier * dim,
-                                                dropout=config.transformer_dropout, batch_first=True, norm_first=False)
+        self.block = FusionBlock(dim, config.transformer_ffn_multiplier * dim, config.transformer_dropout)
         self.to_logits = nn.Linear(dim, num_layers)
 
     def forward(self, states, mask):
@@ -80,13 +107,9 @@ class TransformerSoftmax(nn.Module):
 
     def cls_output(self, seq):
         """self.block(seq)[:, 0], computing only what the CLS position needs: its query attends over all L + 1
-        positions (keys and values of all), then the residual, norms and feed-forward run on that one row, not on
-        L + 1 of them (~4x fewer FLOPs for 12 layers). seq [n, L + 1, D] -> [n, D]. Same dropouts in training."""
-        b = self.block                                                      # post-norm (norm_first=False)
-        cls = seq[:, :1]                                                    # [n, 1, D]
-        attended = b.self_attn(cls, seq, seq, need_weights=False)[0]        # [n, 1, D]
-        h = b.norm1(cls + b.dropout1(attended))
-        return b.norm2(h + b._ff_block(h))[:, 0]                            # [n, D]
+        positions, and the residual, norms and feed-forward run on that one row, not on L + 1 of them (~4x fewer
+        FLOPs for 12 layers). seq [n, L + 1, D] -> [n, D]. Same dropouts in training."""
+        return self.block(seq, queries=seq[:, :1])[:, 0]                    # [n, D]
 
 
 class ResidualSoftmax(nn.Module):

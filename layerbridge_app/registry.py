@@ -10,15 +10,14 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fusion import FusedModel, PlainLLM
+from fusion import FusedModel, PlainLLM, checkpoint
 from fusion.config import STRATEGIES
 from fusion.errors import LayerBridgeError
-
-from .settings import FAMILY_ORDER
+from tasks import FAMILIES
 
 log = logging.getLogger("layerbridge.app")
-NAME = re.compile(r"^(?P<preset>[a-z0-9_]+)-(?P<family>nli|news|sentiment)-(?P<strategy>%s)$"
-                  % "|".join(map(re.escape, STRATEGIES)))
+NAME = re.compile(r"^(?P<preset>[a-z0-9_]+)-(?P<family>%s)-(?P<strategy>%s)$"
+                  % ("|".join(map(re.escape, FAMILIES)), "|".join(map(re.escape, STRATEGIES))))
 
 
 @dataclass
@@ -30,13 +29,17 @@ class Registry:
     lock: threading.Lock = field(default_factory=threading.Lock)  # one model call at a time
 
     def families(self) -> list[str]:
-        return [f for f in FAMILY_ORDER if any(k[0] == f for k in self.models)]
+        return [f for f in FAMILIES if any(k[0] == f for k in self.models)]
 
     def strategies(self, family: str) -> list[str]:
         return [s for s in STRATEGIES if (family, s) in self.models]
 
     def get(self, family: str, strategy: str) -> FusedModel | None:
         return self.models.get((family, strategy))
+
+    def model(self, key):
+        """key: (family, strategy) of a loaded bridge, or "plain" for the LLM reading the prompt itself."""
+        return self.plain if key == "plain" else self.get(*key)
 
     def describe(self) -> str:
         if not self.models:
@@ -46,7 +49,7 @@ class Registry:
                 f"({m.device.type})")
 
 
-def find_checkpoints(checkpoints_dir, preset: str, families=FAMILY_ORDER, strategies=STRATEGIES) -> dict:
+def find_checkpoints(checkpoints_dir, preset: str, families=tuple(FAMILIES), strategies=STRATEGIES) -> dict:
     """(family, strategy) -> directory, for every <preset>-<family>-<strategy> directory holding a bridge."""
     found = {}
     root = Path(checkpoints_dir)
@@ -55,12 +58,12 @@ def find_checkpoints(checkpoints_dir, preset: str, families=FAMILY_ORDER, strate
     for path in sorted(root.iterdir()):
         m = NAME.match(path.name)
         if m and m["preset"] == preset and m["family"] in families and m["strategy"] in strategies \
-                and (path / "config.json").is_file():
+                and checkpoint.is_checkpoint(path):
             found[(m["family"], m["strategy"])] = path
     return found
 
 
-def load_registry(checkpoints_dir, preset: str, families=FAMILY_ORDER, strategies=STRATEGIES,
+def load_registry(checkpoints_dir, preset: str, families=tuple(FAMILIES), strategies=STRATEGIES,
                   device=None) -> Registry:
     """Load every matching checkpoint; the backbones once. Broken checkpoints are skipped and reported."""
     paths = find_checkpoints(checkpoints_dir, preset, families, strategies)

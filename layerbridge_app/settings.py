@@ -7,18 +7,19 @@ import yaml
 from fusion.config import STRATEGIES
 from fusion.errors import ConfigError
 from fusion.scoring import SCORINGS
+from tasks import FAMILIES
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_FILE = ROOT / "spaces.yaml"
-FAMILY_ORDER = ("news", "sentiment", "nli")
+APP_STRATEGIES = ("last", "global-softmax", "transformer-softmax")
 
 
 @dataclass
 class Settings:
     preset: str = "pocket"                  # checkpoints named <preset>-<family>-<strategy> are offered
     checkpoints_dir: str = "checkpoints"
-    families: list = field(default_factory=lambda: list(FAMILY_ORDER))
-    strategies: list = field(default_factory=lambda: list(STRATEGIES))
+    families: list = field(default_factory=lambda: list(FAMILIES))     # task families offered (tasks.FAMILIES)
+    strategies: list = field(default_factory=lambda: list(APP_STRATEGIES))
     default_family: str = "news"
     default_strategy: str = "transformer-softmax"
     results_dir: str = "results"
@@ -27,7 +28,6 @@ class Settings:
     max_queue_size: int = 64                # further requests are refused with "queue full"
     zerogpu_duration: int = 60              # seconds per @spaces.GPU call on a ZeroGPU Space
     scoring: str = "loglik"                 # classify's scoring: loglik or constrained (fusion.scoring)
-    examples: dict = field(default_factory=dict)   # family -> list of {lang, text} or {lang, premise, hypothesis}
     space: dict = field(default_factory=dict)      # mirrors README.md's front matter (checked by a test)
 
     def resolve(self, path: str) -> Path:
@@ -50,7 +50,7 @@ def load_settings(path=SETTINGS_FILE, **overrides) -> Settings:
         raise ConfigError(f"{path}: unknown settings {unknown}; known: {sorted(known)}")
     data.update({k: v for k, v in overrides.items() if v is not None})
     s = Settings(**data)
-    bad = [f for f in s.families if f not in FAMILY_ORDER] + [x for x in s.strategies if x not in STRATEGIES]
+    bad = [f for f in s.families if f not in FAMILIES] + [x for x in s.strategies if x not in STRATEGIES]
     if bad:
         raise ConfigError(f"{path}: unknown families/strategies {bad}")
     if s.scoring not in SCORINGS:

@@ -2,47 +2,26 @@
 import unicodedata
 from dataclasses import dataclass, field
 
-# (first, last code point, script, language code, language name). The language is a guess from the script
-# alone: Devanagari is also Marathi and Nepali, Bengali script also Assamese, Arabic script also Urdu/Persian.
-SCRIPTS = [
-    (0x0041, 0x024F, "Latin", "en", "English"),
-    (0x1E00, 0x1EFF, "Latin", "en", "English"),
-    (0x0370, 0x03FF, "Greek", "el", "Greek"),
-    (0x0400, 0x052F, "Cyrillic", "ru", "Russian"),
-    (0x0590, 0x05FF, "Hebrew", "he", "Hebrew"),
-    (0x0600, 0x06FF, "Arabic", "ar", "Arabic"),
-    (0x0750, 0x077F, "Arabic", "ar", "Arabic"),
-    (0x08A0, 0x08FF, "Arabic", "ar", "Arabic"),
-    (0xFB50, 0xFDFF, "Arabic", "ar", "Arabic"),
-    (0xFE70, 0xFEFF, "Arabic", "ar", "Arabic"),
-    (0x0900, 0x097F, "Devanagari", "hi", "Hindi"),
-    (0x0980, 0x09FF, "Bengali", "bn", "Bengali"),
-    (0x0A00, 0x0A7F, "Gurmukhi", "pa", "Punjabi"),
-    (0x0A80, 0x0AFF, "Gujarati", "gu", "Gujarati"),
-    (0x0B00, 0x0B7F, "Oriya", "or", "Odia"),
-    (0x0B80, 0x0BFF, "Tamil", "ta", "Tamil"),
-    (0x0C00, 0x0C7F, "Telugu", "te", "Telugu"),
-    (0x0C80, 0x0CFF, "Kannada", "kn", "Kannada"),
-    (0x0D00, 0x0D7F, "Malayalam", "ml", "Malayalam"),
-    (0x0D80, 0x0DFF, "Sinhala", "si", "Sinhala"),
-    (0x0E00, 0x0E7F, "Thai", "th", "Thai"),
-    (0x10A0, 0x10FF, "Georgian", "ka", "Georgian"),
-    (0x1100, 0x11FF, "Hangul", "ko", "Korean"),
-    (0x3040, 0x30FF, "Kana", "ja", "Japanese"),
-    (0x3130, 0x318F, "Hangul", "ko", "Korean"),
-    (0x3400, 0x4DBF, "Han", "zh", "Chinese"),
-    (0x4E00, 0x9FFF, "Han", "zh", "Chinese"),
-    (0xAC00, 0xD7AF, "Hangul", "ko", "Korean"),
-]
-LANGUAGE_OF = {script: (code, name) for _, _, script, code, name in SCRIPTS}
+# The first word of a letter's Unicode name (unicodedata.name: "SINHALA LETTER AYANNA", "CJK UNIFIED IDEOGRAPH-4E00")
+# -> (script, language code, language name). The language is a guess from the script alone: Devanagari is also
+# Marathi and Nepali, Bengali script also Assamese, Arabic script also Urdu/Persian.
+SCRIPTS = {
+    "LATIN": ("Latin", "en", "English"), "GREEK": ("Greek", "el", "Greek"), "CYRILLIC": ("Cyrillic", "ru", "Russian"),
+    "HEBREW": ("Hebrew", "he", "Hebrew"), "ARABIC": ("Arabic", "ar", "Arabic"),
+    "DEVANAGARI": ("Devanagari", "hi", "Hindi"), "BENGALI": ("Bengali", "bn", "Bengali"),
+    "GURMUKHI": ("Gurmukhi", "pa", "Punjabi"), "GUJARATI": ("Gujarati", "gu", "Gujarati"),
+    "ORIYA": ("Oriya", "or", "Odia"), "TAMIL": ("Tamil", "ta", "Tamil"), "TELUGU": ("Telugu", "te", "Telugu"),
+    "KANNADA": ("Kannada", "kn", "Kannada"), "MALAYALAM": ("Malayalam", "ml", "Malayalam"),
+    "SINHALA": ("Sinhala", "si", "Sinhala"), "THAI": ("Thai", "th", "Thai"), "GEORGIAN": ("Georgian", "ka", "Georgian"),
+    "HANGUL": ("Hangul", "ko", "Korean"), "HIRAGANA": ("Kana", "ja", "Japanese"), "KATAKANA": ("Kana", "ja", "Japanese"),
+    "CJK": ("Han", "zh", "Chinese"),
+}
+LANGUAGE_OF = {script: (code, name) for script, code, name in SCRIPTS.values()}
 
 
 def script_of(ch: str) -> str | None:
-    cp = ord(ch)
-    for first, last, script, _, _ in SCRIPTS:
-        if first <= cp <= last:
-            return script
-    return None
+    known = SCRIPTS.get(unicodedata.name(ch, "").split(" ", 1)[0])
+    return known[0] if known else None
 
 
 @dataclass

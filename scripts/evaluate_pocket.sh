@@ -11,18 +11,19 @@ DATA=${DATA:-../shared/benchdata}
 OUT=${OUT:-results}
 PY=${PY:-.venv/bin/python}
 run() { $PY -m eval run --data-dir "$DATA" --output "$OUT" --no-progress "$@"; }
+trained() { $PY -c 'import sys; from fusion.checkpoint import is_checkpoint; sys.exit(not is_checkpoint(sys.argv[1]))' "$1"; }
 task_of() { case $1 in topic) echo sib200 ;; news) echo sinhala_news ;; nli) echo xnli ;; sentiment) echo amazon_reviews ;; esac; }
 
 for family in ${*:-topic news nli sentiment}; do
   task=$(task_of "$family")
   [ -n "$task" ] || { echo "unknown family $family" >&2; exit 2; }
   for ckpt in checkpoints/pocket-$family-*; do
-    [ -f "$ckpt/bridge.safetensors" ] && run --model "$ckpt" --task "$task"
+    trained "$ckpt" && run --model "$ckpt" --task "$task"
   done
   [ -f "checkpoints/probe-pocket-$family/probe.safetensors" ] && run --model probe:pocket --task "$task"
   run --model plain:pocket --task "$task"
 done
 for ckpt in checkpoints/pocket-nli-*; do
-  [ -f "$ckpt/bridge.safetensors" ] && run --model "$ckpt" --task ntrex_alignment
+  trained "$ckpt" && run --model "$ckpt" --task ntrex_alignment
 done
 $PY -m eval leaderboard --results "$OUT"

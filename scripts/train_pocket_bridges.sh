@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains the pocket bridges that ship in checkpoints/, one after another (the 2-core CPU is the budget), each to
 # convergence on ENGLISH dev: the dev set is scored every EVAL_EVERY steps, the best bridge is kept, and a run stops
-# after PATIENCE evaluations without improvement (fusion.train --eval-every/--patience).
+# after PATIENCE evaluations without improvement (training.train --eval-every/--patience).
 #
 #   bash scripts/train_pocket_bridges.sh                       # the whole queue, mission first (see QUEUE)
 #   QUEUE="topic:last:0 topic:residual-softmax:0" bash scripts/train_pocket_bridges.sh
@@ -48,9 +48,8 @@ for entry in $QUEUE; do
   # threads stall each other when other jobs take turns on the cores); default 2
   threads=$(cat "${THREADS_FILE:-runs/threads}" 2>/dev/null || echo 2)
   echo "=== $(date -u +%H:%M:%S) $run ($threads threads)"
-  OMP_NUM_THREADS=$threads $PY -m fusion.train --preset pocket --task "$family" --strategy "$strategy" --data-dir "$DATA" \
+  OMP_NUM_THREADS=$threads $PY -m training.train --preset pocket --task "$family" --strategy "$strategy" --data-dir "$DATA" \
     --output-dir "$run" $args --lr 2e-3 --temperature-lr 2e-5 --batch-size 8 --seed "$seed" \
     --eval-every 100 --patience 5 --eval-examples 300 --save-every 100 --keep-checkpoints 1 --precision auto
-  mkdir -p "checkpoints/$name"
-  cp $run/{README.md,bridge.safetensors,config.json,train_results.json,metrics.jsonl,learning_curve.png} "checkpoints/$name/"
+  $PY -m training.export "$run" "checkpoints/$name"
 done

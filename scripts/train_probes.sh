@@ -9,5 +9,5 @@ for family in ${*:-topic news nli sentiment}; do
   balance=true; [ "$family" = topic ] && balance=false
   out=checkpoints/probe-pocket-$family
   [ -f "$out/probe.safetensors" ] && continue
-  $PY -m fusion.train_probe --preset pocket --task "$family" --data-dir "$DATA" --output-dir "$out" --balance $balance
+  $PY -m training.train_probe --preset pocket --task "$family" --data-dir "$DATA" --output-dir "$out" --balance $balance
 done

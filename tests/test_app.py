@@ -14,12 +14,12 @@ import yaml
 
 import app
 from eval.results import SCHEMA, write_json_atomic
-from eval.tasks import get_task
+from tasks import get_task
 from fusion.errors import ConfigError, InputError
 from layerbridge_app import views
 from layerbridge_app.registry import find_checkpoints, load_registry
 from layerbridge_app.settings import ROOT, load_settings
-from layerbridge_app.testing import launch, save_untrained_checkpoints
+from tests.support import launch, save_untrained_checkpoints
 from layerbridge_app.text import clean_text, detect_language
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -120,10 +120,20 @@ def test_spaces_yaml_agrees_with_readme_and_requirements():
     assert len(meta["short_description"]) <= 60 and meta["title"] and meta["license"]
     assert "pyyaml" in required and "gradio-client" in required
     for family in settings.families:  # every task offers examples, with the text fields its template needs
-        fields = get_task(family).text_fields
-        assert settings.examples[family] and all(set(fields) <= set(ex) for ex in settings.examples[family])
-    langs = {ex["lang"] for exs in settings.examples.values() for ex in exs}
-    assert {"Sinhala", "Tamil", "Bengali", "Hindi", "English"} <= langs
+        task = get_task(family)
+        assert task.examples and all(set(task.text_fields) <= set(ex) for ex in task.examples)
+        assert {"Sinhala", "Tamil", "Bengali", "Hindi", "English"} <= {ex["lang"] for ex in task.examples}
+    assert "Malayalam" in {ex["lang"] for ex in get_task("topic").examples}
+
+
+def test_topic_examples_are_sib200_dev_sentences(benchdata):
+    """The topic task's examples are real FLORES sentences from the dev split (never test)."""
+    import json
+    dev = {json.loads(line)["text"] for line in (benchdata / "sib200" / "dev.jsonl").read_text("utf-8").splitlines()}
+    test = {json.loads(line)["text"] for line in (benchdata / "sib200" / "test.jsonl").read_text("utf-8").splitlines()}
+    examples = get_task("topic").examples
+    assert {ex["lang"] for ex in examples} >= {"Sinhala", "Tamil", "Bengali", "Malayalam", "Hindi", "English"}
+    assert all(ex["text"] in dev and ex["text"] not in test for ex in examples)
 
 
 def test_settings_refuse_unknown_keys(tmp_path):
@@ -161,6 +171,18 @@ def test_gpu_decorator_is_a_no_op_without_spaces_and_uses_spaces_gpu_with_it(mon
     fake = types.SimpleNamespace(GPU=lambda duration: (calls.append(duration), lambda fn: ("wrapped", fn))[1])
     monkeypatch.setitem(sys.modules, "spaces", fake)
     assert app.gpu(f) == ("wrapped", f) and calls == [load_settings().zerogpu_duration]
+
+
+def test_config_file_sets_the_zerogpu_duration(registry, tmp_path, monkeypatch):
+    """--config's zerogpu_duration reaches @spaces.GPU: build_demo wraps the model call, not the import."""
+    calls = []
+    fake = types.SimpleNamespace(GPU=lambda duration: (calls.append(duration), lambda fn: fn)[1])
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    (tmp_path / "s.yaml").write_text("zerogpu_duration: 7\npreset: tiny\n")
+    for name in ("REGISTRY", "SETTINGS", "classify_with"):  # build_demo sets them; the test server needs its own
+        monkeypatch.setattr(app, name, getattr(app, name))
+    app.build_demo(registry, load_settings(tmp_path / "s.yaml", results_dir=str(tmp_path)))
+    assert calls == [7]
 
 
 def test_errors_become_messages_without_internals():
@@ -218,7 +240,7 @@ def test_views_escape_tokens_and_order_layers():
 
 def test_registry_loads_backbones_once_and_skips_broken_checkpoints(checkpoints, tmp_path):
     reg = load_registry(checkpoints, "tiny", device="cpu")
-    assert reg.families() == ["news", "sentiment", "nli"] and len(reg.models) == 9
+    assert reg.families() == ["news", "sentiment", "nli", "topic"] and len(reg.models) == 12
     first = next(iter(reg.models.values()))
     assert all(m.llm is first.llm and m.encoder is first.encoder for m in reg.models.values())
     assert reg.plain.llm is first.llm
@@ -272,17 +294,44 @@ def test_compare_runs_every_strategy_and_the_plain_llm(client):
     assert "Sinhala" in info
 
 
+def test_topic_family_in_predict_and_compare_without_app_changes(client, server):
+    """The SIB-200 topic task is offered like any other family: from its Task alone (title, fields, examples)."""
+    example = get_task("topic").examples[0]["text"]
+    details = check_prediction(predict(client, example, family="topic"), "topic")
+    assert details["task"] == "sib200" and details["language"]["code"] == "si"
+    assert details["prompt"].startswith("Topic:")
+    out = client.predict("topic", example, "", "", api_name="/compare")
+    assert list(out[-1]["models"]) == ["last", "global-softmax", "transformer-softmax", "plain LLM"]
+    config = app.build_demo(app.REGISTRY, app.SETTINGS).config
+    dropdowns = [c["props"] for c in config["components"] if c["props"].get("label") == "Task"]
+    assert len(dropdowns) == 2 and all(["topic" in [v for _, v in d["choices"]] for d in dropdowns])
+
+
+def test_families_without_checkpoints_are_not_offered(checkpoints, tmp_path, monkeypatch):
+    import shutil
+    for name in ("REGISTRY", "SETTINGS", "classify_with"):  # build_demo sets them; the test server needs its own
+        monkeypatch.setattr(app, name, getattr(app, name))
+    for name in ("tiny-news-last", "tiny-nli-last"):
+        shutil.copytree(checkpoints / name, tmp_path / name)
+    reg = load_registry(tmp_path, "tiny", device="cpu")
+    assert reg.families() == ["news", "nli"]   # no sentiment or topic bridge: not offered, no error
+    demo = app.build_demo(reg, load_settings(preset="tiny", checkpoints_dir=str(tmp_path),
+                                             results_dir=str(tmp_path / "r")))
+    dropdowns = [c["props"] for c in demo.config["components"] if c["props"].get("label") == "Task"]
+    assert all([v for _, v in d["choices"]] == ["news", "nli"] for d in dropdowns)
+
+
 def test_leaderboard_filters_and_csv(client, results):
     task_dd, lang_dd, table, csv, note = client.predict("all", "all", api_name="/leaderboard_refresh")
     assert [c[0] for c in task_dd["choices"]] == ["all", "sinhala_news", "xnli"]
     assert [c[0] for c in lang_dd["choices"]] == ["all", "en", "hi", "si"]
     assert len(table["data"]) == 3 and "xnli n" in table["headers"] and "3 models" in note
     table, csv, note = client.predict("xnli", "hi", api_name="/leaderboard")
-    assert table["headers"] == ["model", "kind", "strategy", "encoder", "llm", "xnli/hi", "xnli n"]
-    assert sorted(row[5] for row in table["data"]) == [40.0, 45.0]  # the news-only model is dropped
+    assert table["headers"] == ["model", "kind", "strategy", "precision", "encoder", "llm", "xnli/hi", "xnli n"]
+    assert sorted(row[6] for row in table["data"]) == [40.0, 45.0]  # the news-only model is dropped
     downloaded = Path(csv["value"] if isinstance(csv, dict) else csv)
     lines = downloaded.read_text().splitlines()
-    assert lines[0] == "model,kind,strategy,encoder,llm,xnli/hi,xnli n" and len(lines) == 3
+    assert lines[0] == "model,kind,strategy,precision,encoder,llm,xnli/hi,xnli n" and len(lines) == 3
     table, csv, note = client.predict("sinhala_news", "hi", api_name="/leaderboard")
     assert table["data"] == [] or table["data"] == [[""] * len(table["headers"])]
     assert "No results match" in note
@@ -302,6 +351,7 @@ def test_leaderboard_without_results_is_a_note(tmp_path):
     (dict(family="nli", premise="only a premise"), "both a premise and a hypothesis"),
     (dict(text="hello", strategy="no-such-strategy"), "not in the list of choices"),
     (dict(text="hello", family="summarise"), "not in the list of choices"),
+    (dict(text="hello", family=None), "No task was chosen"),
 ])
 def test_bad_input_gets_a_clear_message(client, kwargs, message):
     with pytest.raises(AppError) as e:

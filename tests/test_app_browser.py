@@ -7,7 +7,7 @@ import pytest
 import app
 from layerbridge_app.registry import load_registry
 from layerbridge_app.settings import load_settings
-from layerbridge_app.testing import launch, save_untrained_checkpoints
+from tests.support import launch, save_untrained_checkpoints
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -1,7 +1,6 @@
 """The evaluation command and API on a tiny checkpoint and fixture files: files written, resume after a kill,
 two processes, generation scoring, and clear errors for bad input."""
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -12,8 +11,9 @@ import pytest
 from eval.__main__ import main
 from eval.results import read_results
 from eval.runner import evaluate
-from eval.tasks import NLI_LABELS
+from tasks import NLI_LABELS
 from tests.conftest import tiny
+from tests.support import launch_two_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 VOLATILE = ("date", "wall_seconds", "resumed_examples", "versions", "hardware")
@@ -108,8 +108,8 @@ def test_limit_and_api_without_files(checkpoint, data_dir, reference):
     assert r["task"] == "xnli" and r["results"]["hi"]["n"] == 5 and r["results"]["hi"]["acc_ci95,none"] is None
     assert r["n_samples"]["hi"]["effective"] == 5 and r["n_samples"]["hi"]["available"] == 14
     assert "class-balanced sample (seed 0) of 5 of 14" in r["sample_note"]
-    from eval.data import load_test, stratified_sample
-    from eval.tasks import get_task
+    from tasks.data import load_test, stratified_sample
+    from tasks import get_task
     hi_rows = load_test(get_task("xnli"), "hi", data_dir=data_dir)
     sample = stratified_sample(hi_rows, 5)
     assert sorted(r_["label"] for r_ in sample) in ([0, 0, 1, 1, 2], [0, 1, 1, 2, 2], [0, 0, 1, 2, 2])
@@ -164,13 +164,7 @@ def test_predictions_of_another_model_are_not_reused(reference, data_dir, tmp_pa
 
 @pytest.mark.timeout(300)
 def test_two_processes_equal_one(reference, checkpoint, data_dir, tmp_path):
-    # accelerate 1.15's `--cpu` launcher starts a single process without MPI; its torchrun launcher (--multi_gpu)
-    # starts N processes, which use the CPU and gloo on a machine without CUDA
-    cmd = [str(ROOT / ".venv" / "bin" / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "-m", "eval", *run_args(checkpoint, data_dir, tmp_path)]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=280,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = launch_two_processes(["eval", *run_args(checkpoint, data_dir, tmp_path)], cwd=ROOT, timeout=280)
     assert proc.returncode == 0, proc.stderr[-3000:]
     d = tmp_path / "tiny-nli-global-softmax"
     two = json.loads((d / "xnli.json").read_text())

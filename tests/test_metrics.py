@@ -70,7 +70,7 @@ def test_no_bootstrap_gives_no_interval():
 
 
 def test_stratified_sample_balances_label_sorted_files():
-    from eval.data import stratified_sample
+    from tasks.data import stratified_sample
     rows = [{"id": i, "label": i // 100} for i in range(500)]   # sorted by label, like the shared files
     sample = stratified_sample(rows, 50)
     assert [sum(r["label"] == c for r in sample) for c in range(5)] == [10] * 5

@@ -1,8 +1,11 @@
-"""The three fusion strategies on tiny random models."""
+"""The fusion strategies on tiny random models, the written-out transformer block, the shipped checkpoints."""
+from pathlib import Path
+
 import pytest
 import torch
 
 from fusion import STRATEGIES
+from fusion.checkpoint import BRIDGE_FILE, is_checkpoint, load_bridge, read_config
 from tests.conftest import tiny
 
 TEXTS = ["hello world", "ශ්‍රී ලංකාව is an island", "a"]
@@ -110,3 +113,36 @@ def test_transformer_softmax_cls_only_block_equals_the_full_block():
     seq = torch.randn(7, len(model.bridge.layers) + 1, fusion.cls.shape[0])
     with torch.no_grad():
         assert torch.allclose(fusion.cls_output(seq), fusion.block(seq)[:, 0], atol=1e-5)
+
+
+def test_fusion_block_equals_torchs_transformer_encoder_layer():
+    """The written-out block keeps nn.TransformerEncoderLayer's parameter names, initial weights and outputs."""
+    from fusion.strategies import FusionBlock
+    torch.manual_seed(3)
+    ours = FusionBlock(16, 32, dropout=0.1)
+    torch.manual_seed(3)
+    theirs = torch.nn.TransformerEncoderLayer(16, nhead=1, dim_feedforward=32, dropout=0.1, batch_first=True)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+    assert all(torch.equal(v, theirs.state_dict()[k]) for k, v in ours.state_dict().items())
+    ours.eval(), theirs.eval()
+    seq = torch.randn(5, 7, 16)
+    with torch.no_grad():
+        assert torch.allclose(ours(seq), theirs(seq), atol=1e-5)
+        assert torch.allclose(ours(seq, queries=seq[:, :1]), theirs(seq)[:, :1], atol=1e-5)
+
+
+SHIPPED = sorted(p for p in (Path(__file__).resolve().parents[1] / "checkpoints").glob("*") if is_checkpoint(p))
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no shipped checkpoints in checkpoints/")
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_checkpoints_load_unchanged(path):
+    """Every bridge in checkpoints/ loads with the key and shape checks and gives back its weights bit for bit."""
+    from safetensors.torch import load_file
+
+    from fusion.strategies import Bridge
+    bridge = Bridge(read_config(path))
+    load_bridge(path, bridge)
+    saved = load_file(str(path / BRIDGE_FILE))
+    assert set(saved) == set(bridge.state_dict())
+    assert all(torch.equal(saved[k].float(), v) for k, v in bridge.state_dict().items())

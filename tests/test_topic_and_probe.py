@@ -4,10 +4,10 @@ import json
 import pytest
 import torch
 
-from eval.data import available_languages, load_test
+from tasks.data import available_languages, load_test
 from eval.runner import evaluate
-from eval.tasks import get_task
-from fusion import CheckpointError, DataError, EncoderProbe, InputError, load_model
+from tasks import get_task
+from fusion import CheckpointError, ConfigError, DataError, EncoderProbe, InputError, load_model
 
 TASK = get_task("topic")
 
@@ -99,8 +99,6 @@ def test_probe_bad_input_and_damaged_files(probe, tmp_path):
         probe.classify(["x"], [" yes", " no"])
     with pytest.raises(InputError, match="empty"):
         probe.classify([" "], CHOICES)
-    with pytest.raises(InputError, match="cannot generate"):
-        probe.generate(["x"])
     probe.save_pretrained(tmp_path / "p")
     (tmp_path / "p" / "probe.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(CheckpointError, match="safetensors"):
@@ -124,3 +122,5 @@ def test_probe_evaluates_through_the_harness(probe, tmp_path):
     assert r["results"]["eng_Latn"]["n"] == 14
     preds = (tmp_path / "out" / "probe-tiny" / "sib200.predictions.jsonl").read_text().splitlines()
     assert len(preds) == 28 and all(json.loads(p)["scoring"] == "loglik" for p in preds)
+    with pytest.raises(ConfigError, match="cannot generate"):
+        evaluate(str(tmp_path / "probe-tiny-topic"), "sib200", data_dir=data, scoring="generate", progress=False)

@@ -1,15 +1,13 @@
 """English-only training of the bridge (tiny preset): loss goes down, resume is exact, multi-process, bad data."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from fusion.train import TrainArgs, main, train
+from tests.support import launch_two_processes
+from training.train import TrainArgs, main, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,19 +64,18 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
 
 @pytest.mark.timeout(300)
 def test_two_process_cpu_run_gives_a_loadable_checkpoint(tmp_path):
+    """Two gloo processes, with the main-process-only parts that could leave a rank waiting: the dev scoring every
+    2 steps and its broadcast stop decision, the best-bridge reload, the final dev scoring and model card."""
     a = args(tmp_path, max_steps=4, save_every=4)
-    # accelerate 1.15 runs `--cpu` multi-process only through MPI; its torchrun launcher (`--multi_gpu`) works on a
-    # CPU-only machine too: fusion.train then picks the CPU and gloo
-    cmd = [str(ROOT / ".venv" / "bin" / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "-m", "fusion.train", "--preset", "tiny", "--task", "nli", "--train-file", a.train_file,
-           "--output-dir", a.output_dir, "--max-steps", "4", "--save-every", "4", "--batch-size", "4",
-           "--lr", "1e-2", "--eval-examples", "6"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=280, env=env)
+    proc = launch_two_processes(["training.train", "--preset", "tiny", "--task", "nli", "--train-file", a.train_file,
+                                 "--output-dir", a.output_dir, "--max-steps", "4", "--save-every", "4",
+                                 "--batch-size", "4", "--lr", "1e-2", "--eval-examples", "6", "--eval-every", "2",
+                                 "--patience", "1"], cwd=ROOT, timeout=280)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((Path(a.output_dir) / "train_results.json").read_text())
     assert summary["processes"] == 2 and summary["global_batch"] == 8
+    assert summary["steps"] in (2, 4) and summary["trained_steps"] == 4
+    assert (Path(a.output_dir) / "best" / "bridge.safetensors").is_file()
     from fusion import FusedModel
     model = FusedModel.from_pretrained(a.output_dir, device="cpu")
     assert model.classify(["a test"], [" Entailment", " Neutral"])[0]["label"] in (" Entailment", " Neutral")
@@ -121,7 +118,7 @@ def test_config_file_and_unknown_keys(tmp_path, capsys):
 def test_dev_selection_keeps_the_best_bridge_and_stops_early(tmp_path, monkeypatch):
     """Dev scored every 2 steps; scripted dev accuracies decide: the best (latest of equals) is shipped, the run stops
     after `patience` evaluations below it, the learning curve is drawn, and a rerun after the stop trains no more."""
-    import fusion.train as ft
+    import training.train as ft
     import itertools
     # steps 2, 4, 6, 8, 10: best = step 6 (ties go to the later); then the final scoring of the kept bridge
     script = itertools.chain([0.2, 0.5, 0.5, 0.4, 0.3], itertools.repeat(0.5))
@@ -149,3 +146,21 @@ def test_dev_selection_keeps_the_best_bridge_and_stops_early(tmp_path, monkeypat
     assert dev_steps == [2, 4, 6, 8, 10]
     again = json.loads((train(a) / "train_results.json").read_text())  # the stop is remembered: no more steps
     assert again["trained_steps"] == 10 and again["steps"] == 6
+
+
+def test_resume_checks_the_bridge_like_from_pretrained(tmp_path):
+    """A run directory whose checkpoint holds another strategy's bridge is refused with a message, not loaded."""
+    from fusion.errors import CheckpointError
+    train(args(tmp_path, max_steps=3, save_every=3, strategy="global-softmax"))
+    with pytest.raises(CheckpointError, match="does not match a 'transformer-softmax' bridge"):
+        train(args(tmp_path, max_steps=6, save_every=3))
+
+
+def test_export_ships_the_final_bridge_and_the_reports(tmp_path):
+    from fusion import FusedModel
+    from training.export import main as export
+    out = train(args(tmp_path, max_steps=3, save_every=3))
+    export([str(out), str(tmp_path / "shipped")])
+    files = {p.name for p in (tmp_path / "shipped").iterdir()}
+    assert files == {"config.json", "bridge.safetensors", "README.md", "train_results.json", "metrics.jsonl"}
+    assert FusedModel.from_pretrained(tmp_path / "shipped", device="cpu").name == "shipped"

@@ -1,10 +1,10 @@
-"""English-only training of the bridge: `python -m fusion.train` (CPU, one GPU, or `accelerate launch` on many).
+"""English-only training of the bridge: `python -m training.train` (CPU, one GPU, or `accelerate launch` on many).
 
 Only fusion + mapping + boundary train; the encoder and LLM stay frozen. The data order is a pure function of
 (seed, step), so a run resumed from its last checkpoint neither repeats nor skips examples, and checkpoints
 hold only safetensors and JSON (optimizer state included).
 
-    python -m fusion.train --preset pocket --strategy global-softmax --task nli \
+    python -m training.train --preset pocket --strategy global-softmax --task nli \
         --data-dir ../shared/benchdata --output-dir runs/nli-gs --max-steps 200
 """
 import argparse
@@ -19,13 +19,17 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
-from . import backbones
-from .config import STRATEGIES
-from .errors import ConfigError, DataError, LayerBridgeError
-from .model import FusedModel
-from .presets import PRESETS, preset_config
+from fusion import backbones, checkpoint
+from fusion.config import STRATEGIES
+from fusion.errors import ConfigError, DataError, LayerBridgeError
+from fusion.model import FusedModel
+from fusion.presets import PRESETS, preset_config
+from tasks import get_task
+from tasks.data import balanced, load_train, read_jsonl
+
+# a run's reports, beside its final checkpoint (training.export ships them with it)
+METRICS_FILE, CURVE_FILE, RESULTS_FILE = "metrics.jsonl", "learning_curve.png", "train_results.json"
 
 
 @dataclass
@@ -87,7 +91,6 @@ def split_dev(rows: list[dict], fraction: float, seed: int):
 
 def prepare_data(args: TrainArgs, task):
     """Training and dev rows, checked before any training step (bad files stop here with a clear message)."""
-    from eval.data import balanced, load_train, read_jsonl
     rows = load_train(task, train_file=args.train_file, data_dir=args.data_dir, hub_id=args.train_dataset)
     if args.dev_file:
         dev = read_jsonl(args.dev_file, task)
@@ -109,39 +112,27 @@ def prepare_data(args: TrainArgs, task):
 # ---------------------------------------------------------------- checkpoints (safetensors + JSON only)
 
 def save_state(model, optimizer, step: int, args: TrainArgs, out: Path, extra: dict):
+    """out/checkpoint-<step>/ (fusion.checkpoint's bridge + training state), written beside and renamed into place;
+    only the newest `keep_checkpoints` are kept."""
     ckpt = out / f"checkpoint-{step}"
     tmp = out / f".tmp-checkpoint-{step}"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
-    sd = optimizer.state_dict()
-    tensors = {f"{i}.{k}": v.detach().cpu().contiguous().reshape(v.shape) for i, st in sd["state"].items()
-               for k, v in st.items() if torch.is_tensor(v)}
-    save_file(tensors, str(tmp / "optimizer.safetensors"))
-    (tmp / "trainer_state.json").write_text(json.dumps(
-        {"step": step, "param_groups": sd["param_groups"], "args": asdict(args), **extra}, indent=1))
+    checkpoint.save_training_state(tmp, optimizer, {"step": step, "args": asdict(args), **extra})
     shutil.rmtree(ckpt, ignore_errors=True)
     tmp.rename(ckpt)
-    old = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[:-args.keep_checkpoints]
-    for p in old:
+    for p in training_checkpoints(out)[:-args.keep_checkpoints]:
         shutil.rmtree(p, ignore_errors=True)
 
 
-def last_checkpoint(out: Path):
-    ckpts = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    return ckpts[-1] if ckpts else None
+def training_checkpoints(out: Path) -> list[Path]:
+    return sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
 
 
-def load_state(model, optimizer, ckpt: Path) -> int:
-    state = load_file(str(ckpt / "bridge.safetensors"))
-    model.bridge.load_state_dict({k: v.float() for k, v in state.items()})
-    meta = json.loads((ckpt / "trainer_state.json").read_text())
-    tensors = load_file(str(ckpt / "optimizer.safetensors"))
-    opt_state = {}
-    for key, v in tensors.items():
-        i, name = key.split(".", 1)
-        opt_state.setdefault(int(i), {})[name] = v
-    optimizer.load_state_dict({"state": opt_state, "param_groups": meta["param_groups"]})
-    return int(meta["step"])
+def load_state(model, optimizer, ckpt: Path) -> dict:
+    """Resume: the bridge (with from_pretrained's key and shape checks) and the optimizer; trainer_state.json."""
+    checkpoint.load_bridge(ckpt, model.bridge)
+    return checkpoint.load_training_state(ckpt, optimizer)
 
 
 # ---------------------------------------------------------------- the loop
@@ -184,8 +175,6 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
     from accelerate import Accelerator
     from transformers import get_cosine_schedule_with_warmup
 
-    from eval.tasks import get_task
-
     task = get_task(args.task)
     train_rows, dev_rows = prepare_data(args, task)
     acc = Accelerator(cpu=not torch.cuda.is_available())  # CPU-only machines: gloo across processes
@@ -205,17 +194,19 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(args.warmup_ratio * total), total)
 
     start, tracker = 0, {"best": None, "best_step": None, "bad_evals": 0, "stop_reason": None, "train_seconds": 0.0}
-    ckpt = last_checkpoint(out)
-    if ckpt is not None:
-        start = load_state(model, optimizer, ckpt)
-        tracker.update(json.loads((ckpt / "trainer_state.json").read_text()).get("tracker", {}))
+    ckpts = training_checkpoints(out)
+    if ckpts:
+        ckpt = ckpts[-1]
+        meta = load_state(model, optimizer, ckpt)
+        start = int(meta["step"])
+        tracker.update(meta.get("tracker", {}))
         with warnings.catch_warnings():  # fast-forwarding the schedule without optimizer steps is intended here
             warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
             for _ in range(start):
                 scheduler.step()
         acc.print(f"resuming from {ckpt} at step {start}")
     wrapped, optimizer = acc.prepare(model, optimizer)
-    metrics_path = out / "metrics.jsonl"
+    metrics_path = out / METRICS_FILE
     if acc.is_main_process:  # drop log lines past the checkpoint we resume from
         kept = [l for l in (metrics_path.read_text().splitlines() if metrics_path.exists() else [])
                 if json.loads(l).get("step", 0) <= start]
@@ -275,7 +266,7 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
         if tracker["stop_reason"] is None:
             tracker["stop_reason"] = f"reached the maximum of {total} steps"
         if args.eval_every and tracker["best_step"] is not None:  # ship the best bridge seen on English dev
-            model.bridge.load_state_dict(load_file(str(out / "best" / "bridge.safetensors")))
+            checkpoint.load_bridge(out / "best", model.bridge)
         final = dev_metrics(model, task, dev_rows, args.eval_examples) or {}
         summary = {"task": task.name, "strategy": args.strategy, "steps": tracker["best_step"] or trained_steps,
                    "trained_steps": trained_steps, "max_steps": total, "stop_reason": tracker["stop_reason"],
@@ -287,12 +278,12 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
                    "hardware": backbones.hardware(), "processes": acc.num_processes,
                    "trainable_parameters": model.num_trainable_parameters()}
         if args.eval_every:
-            plot_learning_curve(metrics_path, out / "learning_curve.png", f"{task.name} / {args.strategy} / seed {args.seed}",
+            plot_learning_curve(metrics_path, out / CURVE_FILE, f"{task.name} / {args.strategy} / seed {args.seed}",
                                 tracker["best_step"])
         if hasattr(bridge.fusion, "layer_weights"):
             summary["layer_weights"] = [round(w, 4) for w in bridge.fusion.layer_weights().tolist()]
         model.save_pretrained(out, model_card=model_card(args, model, task, summary))
-        (out / "train_results.json").write_text(json.dumps(summary, indent=1))
+        (out / RESULTS_FILE).write_text(json.dumps(summary, indent=1))
         acc.print(json.dumps(summary))
     acc.wait_for_everyone()
     acc.end_training()
@@ -393,7 +384,7 @@ def _flag_type(f):
 
 
 def parse_args(argv=None) -> TrainArgs:
-    p = argparse.ArgumentParser(prog="python -m fusion.train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n\n")[0])
     p.add_argument("--config", help="JSON file with any of the options below (the command line wins)")
     choices = {"strategy": STRATEGIES, "preset": list(PRESETS)}
     for f in fields(TrainArgs):

@@ -1,10 +1,12 @@
 """Benchmark tasks as data (in the manner of lm-evaluation-harness): source, splits, languages, prompt template,
-label strings, metrics. Training (fusion.train) uses the same definitions: one source of truth for prompts and
-labels. The prompt goes to the encoder (or, for the plain-LLM baseline, straight to the LLM); each choice is
+label strings, the app's title and examples. Training (training.train), evaluation (eval) and the app use the same
+definitions: one source of truth for prompts and labels; code dispatches on a task's fields, never on its name. The prompt goes to the encoder (or, for the plain-LLM baseline, straight to the LLM); each choice is
 scored as `target_delimiter + label` after it."""
 from dataclasses import dataclass, field
 
 from fusion.errors import ConfigError
+
+from .examples import EXAMPLES
 
 
 @dataclass(frozen=True)
@@ -31,14 +33,19 @@ class Task:
     dev_local: str | None = None        # English dev data under --data-dir (else a held-out part of train)
     train_hub: HubSource | None = None
     target_delimiter: str = " "
-    metrics: tuple = ("acc", "f1_macro")
     family: str = ""                    # tasks of one family share a trained bridge (nli, news, sentiment, topic)
     english: str = "en"                 # the code of English in this task's files (dev rows are filtered by it)
     groups: dict = field(default_factory=dict)  # named language groups averaged in the results, e.g. low-resource
     open_languages: bool = False        # any language code present in the local file is accepted, not only `languages`
+    title: str = ""                     # a short name for the app's task selector (default: the description)
+    examples: tuple = ()                # the app's examples: {lang (a language name), <each of text_fields>}
 
     def prompt(self, example: dict) -> str:
         return self.template.format(**{k: str(example[k]).strip() for k in self.text_fields})
+
+    @property
+    def label(self) -> str:
+        return self.title or self.description
 
     @property
     def targets(self) -> list[str]:
@@ -56,7 +63,8 @@ TASKS = {t.name: t for t in [
          hub=HubSource("facebook/xnli", split="test", config="{lang}"),
          local_test={"*": "xnli/test.jsonl"},
          train_local="english_train/mnli_train_subset.jsonl", dev_local="english_train/mnli_dev_subset.jsonl",
-         train_hub=HubSource("nyu-mll/multi_nli", split="train")),
+         train_hub=HubSource("nyu-mll/multi_nli", split="train"),
+         title="Natural language inference (premise / hypothesis)", examples=EXAMPLES["xnli"]),
     Task(name="indicxnli", family="nli",
          description="IndicXNLI: XNLI machine-translated into 11 Indic languages (Aggarwal et al., 2022)",
          languages=("as", "bn", "gu", "hi", "kn", "ml", "mr", "or", "pa", "ta", "te"),
@@ -75,7 +83,8 @@ TASKS = {t.name: t for t in [
          local_test={"si": "sinhala_news/test.jsonl"},
          train_local="english_train/bbc_news_en.jsonl",
          train_hub=HubSource("Themira/en_si_news_classification_with_label_name", split="train_en",
-                             label_names=("Business", "Political", "Entertainment", "Sports", "Science"))),
+                             label_names=("Business", "Political", "Entertainment", "Sports", "Science")),
+         title="News topic (Sinhala news, 5 classes)", examples=EXAMPLES["sinhala_news"]),
     Task(name="amazon_reviews", family="sentiment",
          description="Multilingual Amazon Reviews (MARC), 5-star rating as 5 sentiment classes",
          languages=("de", "en", "es", "fr", "ja", "zh"),
@@ -84,7 +93,8 @@ TASKS = {t.name: t for t in [
          hub=HubSource("mteb/amazon_reviews_multi", split="test", config="{lang}"),
          local_test={"*": "amazon_reviews_multi/test.jsonl"},
          train_local="english_train/marc_en_train.jsonl",
-         train_hub=HubSource("mteb/amazon_reviews_multi", split="train", config="en")),
+         train_hub=HubSource("mteb/amazon_reviews_multi", split="train", config="en"),
+         title="Sentiment (product reviews, 5 classes)", examples=EXAMPLES["amazon_reviews"]),
 ]}
 
 SIB_LABEL_NAMES = ("science/technology", "travel", "politics", "sports", "health", "entertainment", "geography")
@@ -104,9 +114,11 @@ TASKS["sib200"] = Task(
     train_local="sib200/train.jsonl", dev_local="sib200/dev.jsonl",
     train_hub=HubSource(split="train", **{**SIB_HUB, "config": "eng_Latn"}),
     english="eng_Latn", open_languages=True,
+    title="Topic (FLORES sentences, 7 classes)", examples=EXAMPLES["sib200"],
     groups={"low-resource": SIB_LOW_RESOURCE, "si-ta-bn": ("sin_Sinh", "tam_Taml", "ben_Beng")})
 
-FAMILIES = {"nli": "xnli", "news": "sinhala_news", "sentiment": "amazon_reviews", "topic": "sib200"}
+# family -> the task whose data trains its bridge (and that the app offers), in the app's order
+FAMILIES = {"news": "sinhala_news", "sentiment": "amazon_reviews", "nli": "xnli", "topic": "sib200"}
 
 
 def get_task(name: str) -> Task:
@@ -127,7 +139,6 @@ class AlignmentTask:
     source: str                         # the query language (English)
     languages: tuple                    # the target languages
     local_file: str                     # under --data-dir: one JSON object per line with id, source and targets
-    metric: str = "retrieval@1"
 
 
 ALIGNMENT_TASKS = {t.name: t for t in [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fusion.errors import BackboneUnavailableError, DataError
 
-from .tasks import HubSource, Task
+from .definitions import HubSource, Task
 
 
 def iter_jsonl(path):

@@ -1,9 +1,9 @@
 """Train the encoder-alone baseline (fusion.probe) on a task's English data, C chosen on English dev:
 
-    python -m fusion.train_probe --preset pocket --task topic --data-dir ../shared/benchdata \
+    python -m training.train_probe --preset pocket --task topic --data-dir ../shared/benchdata \
         --output-dir checkpoints/probe-pocket-topic --balance false
 
-The training and dev rows are exactly those `python -m fusion.train` uses with the same options (prepare_data).
+The training and dev rows are exactly those `python -m training.train` uses with the same options (prepare_data).
 """
 import argparse
 import json
@@ -11,17 +11,18 @@ import sys
 import time
 from pathlib import Path
 
-from . import backbones
-from .errors import LayerBridgeError
-from .presets import PRESETS
-from .probe import C_GRID, EncoderProbe
+from fusion import backbones
+from fusion.errors import LayerBridgeError
+from fusion.presets import PRESETS
+from fusion.probe import C_GRID, EncoderProbe
+from tasks import get_task
+
 from .train import TrainArgs, prepare_data
 
 
 def train_probe(preset: str, task_name: str, output_dir, data_dir=None, train_file=None, dev_file=None,
                 balance: bool = True, max_train_examples: int = 100_000, seed: int = 0, precision: str = "auto",
                 device=None) -> dict:
-    from eval.tasks import get_task
     task = get_task(task_name)
     args = TrainArgs(task=task.name, data_dir=data_dir, train_file=train_file, dev_file=dev_file, balance=balance,
                      max_train_examples=max_train_examples, seed=seed)
@@ -52,14 +53,14 @@ L2-normalised, and a multinomial logistic regression (scikit-learn) over {', '.j
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m fusion.train_probe", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m training.train_probe", description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="pocket", choices=list(PRESETS))
     p.add_argument("--task", required=True, help="a task or family name (nli, news, sentiment, topic)")
     p.add_argument("--output-dir", required=True)
     p.add_argument("--data-dir")
     p.add_argument("--train-file")
     p.add_argument("--dev-file")
-    p.add_argument("--balance", default="true", help="class-balanced training subset (true/false), as fusion.train")
+    p.add_argument("--balance", default="true", help="class-balanced training subset (true/false), as training.train")
     p.add_argument("--max-train-examples", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))

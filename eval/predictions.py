@@ -1,0 +1,97 @@
+"""Predictions files and resuming: <task>.predictions.jsonl, one JSON line per example.
+
+While scoring, each process appends every finished batch to <task>.predictions.part-<rank>.jsonl and flushes it.
+A rerun first merges the predictions file and any part files left by a killed run (a line cut by the kill is
+dropped), then scores only the examples not yet there. Each line carries `run`, the run signature: a hash of what
+decides the predictions (the model's `signature_parts()`, the task's prompt and labels, the scoring mode), so
+predictions of another model or mode are never reused.
+"""
+import hashlib
+import json
+import os
+from pathlib import Path
+
+
+def run_signature(model, task, scoring: str) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([getattr(task, "template", ""), getattr(task, "targets", []), scoring]).encode())
+    for part in model.signature_parts():
+        h.update(part)
+    return h.hexdigest()[:16]
+
+
+def key(record: dict) -> tuple:
+    return record["lang"], str(record["id"])
+
+
+def read_predictions(path: Path) -> tuple[list[dict], int]:
+    """Complete records of a predictions file and the number of unreadable lines dropped (a line cut by a kill)."""
+    if not path.is_file():
+        return [], 0
+    records, bad = [], 0
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            bad += 1
+            continue
+        if isinstance(record, dict) and {"id", "lang", "run"} <= set(record):
+            records.append(record)
+        else:
+            bad += 1
+    return records, bad
+
+
+def write_lines_atomic(path: Path, records: list[dict]):
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def append_lines(f, records: list[dict]):
+    """Append to an open part file and make it durable at once (a kill loses at most the batch being written)."""
+    f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def part_path(pred_path: Path, rank: int) -> Path:
+    return pred_path.with_name(pred_path.name.replace(".jsonl", f".part-{rank}.jsonl"))
+
+
+def part_paths(pred_path: Path) -> list[Path]:
+    return sorted(pred_path.parent.glob(pred_path.name.replace(".jsonl", ".part-*.jsonl")))
+
+
+def consolidate(pred_path: Path) -> int:
+    """Main process, before scoring: fold part files of an interrupted run into the predictions file (first
+    record per example and run wins; cut lines dropped). Returns the number of dropped lines."""
+    records, dropped = read_predictions(pred_path)
+    for part in part_paths(pred_path):
+        more, bad = read_predictions(part)
+        records, dropped = records + more, dropped + bad
+    if records or dropped or part_paths(pred_path):
+        unique = {}
+        for r in records:
+            unique.setdefault((*key(r), r["run"]), r)
+        write_lines_atomic(pred_path, list(unique.values()))
+        for part in part_paths(pred_path):
+            part.unlink()
+    return dropped
+
+
+def finished(pred_path: Path, signature: str, wanted: set) -> dict:
+    """key -> record of the examples in `wanted` already scored under this run signature."""
+    return {key(r): r for r in read_predictions(pred_path)[0] if r["run"] == signature and key(r) in wanted}
+
+
+def write_final(pred_path: Path, records: list[dict]):
+    """The complete predictions file of a finished run; its part files are no longer needed."""
+    write_lines_atomic(pred_path, records)
+    for p in part_paths(pred_path):
+        p.unlink()

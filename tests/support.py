@@ -1,0 +1,84 @@
+"""Test support: untrained checkpoints in the app's naming, a free port, the app launched in-process, and
+`accelerate launch` of two processes that never outlives its test."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from fusion import FusedModel
+from layerbridge_app.settings import APP_STRATEGIES
+from tasks import FAMILIES
+
+
+
+
+def save_untrained_checkpoints(root, preset: str = "tiny", families=tuple(FAMILIES), strategies=APP_STRATEGIES,
+                               noise: float = 0.1, seed: int = 0) -> Path:
+    """root/<preset>-<family>-<strategy>/ for each pair: an untrained bridge (plus a little noise, so that the
+    strategies differ) saved with save_pretrained, the way the app finds trained ones."""
+    root = Path(root)
+    model = None
+    for family in families:
+        for strategy in strategies:
+            torch.manual_seed(seed)
+            if model is None:
+                model = FusedModel.from_preset(preset, strategy=strategy, device="cpu")
+            config = type(model.config).from_dict({**model.config.to_dict(), "strategy": strategy})
+            bridge = FusedModel(config, model.encoder, model.encoder_tokenizer, model.llm, model.llm_tokenizer)
+            with torch.no_grad():
+                for p in bridge.bridge.parameters():
+                    p.add_(torch.randn_like(p) * noise)
+            bridge.save_pretrained(root / f"{preset}-{family}-{strategy}")
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(demo, port: int | None = None) -> str:
+    """Start the app on 127.0.0.1 without blocking; returns its URL (close with demo.close())."""
+    import app
+    port = port or free_port()
+    app.serve(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+    return f"http://127.0.0.1:{port}/"
+
+
+def launch_two_processes(module_args: list[str], cwd, timeout: float) -> subprocess.CompletedProcess:
+    """`accelerate launch` two CPU processes (gloo) running `python -m <module_args>`, and leave nothing behind.
+
+    accelerate 1.15's `--cpu` launcher starts a single process without MPI; its torchrun launcher (--multi_gpu)
+    starts N processes, which use the CPU and gloo on a machine without CUDA. The launcher runs from this Python
+    (sys.executable, any environment), on a free rendezvous port: the default 29500 is shared with any other
+    multi-process job on the machine (and with ranks a killed run left behind), whose store a rank would then join
+    and wait on. The launcher and its ranks get their own process group, killed as a whole on timeout and after the
+    run (subprocess.run's timeout kills the launcher only, orphaning its ranks)."""
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(free_port()), "-m", *module_args]
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc.pid)
+        out, err = proc.communicate()
+        raise AssertionError(f"{' '.join(module_args[:2])} with 2 processes took over {timeout} s; killed. "
+                             f"stderr:\n{err[-3000:]}") from None
+    finally:
+        kill_group(proc.pid)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def kill_group(pgid: int):
+    """SIGKILL every process of the group (the launcher's session); nothing to do when it is already gone."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
