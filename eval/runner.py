@@ -11,8 +11,8 @@ needs the hub).
 Throughput: examples are sorted by prompt length (tokens), scored in batches and put back in order.
 
 Files, under <output_dir>/<model name>/: <task>.json (schema of eval.results, written atomically) and
-<task>.predictions.jsonl (one line per example: id, lang, gold, predicted, per-choice probs and, for
-"loglik", loglik; or the generated text).
+<task>.predictions.jsonl (one line per example: id, lang, doc_hash and prompt_hash (eval.trace), gold,
+predicted, per-choice probs and, for "loglik", loglik; or the generated text).
 
 Resume: while scoring, each process appends every finished batch to <task>.predictions.part-<rank>.jsonl and
 flushes it. A rerun first merges the predictions file and any part files left by a killed run (a line cut by the
@@ -47,6 +47,7 @@ from .data import available_languages, load_test, stratified_sample
 from .metrics import classification_metrics
 from .results import SCHEMA, write_json_atomic
 from .tasks import AlignmentTask, Task, get_any_task
+from .trace import doc_hash, file_sha256 as sha256_file, prompt_hash, task_definition
 
 SCORINGS = (*CLASSIFY_SCORINGS, "generate")  # classify's scorings (fusion.scoring) + generation
 REPO = Path(__file__).resolve().parents[1]
@@ -72,14 +73,6 @@ def describe_model(model, spec: str | None = None, strategy: str | None = None) 
     elif spec:
         info["name"] = f"{spec}-{strategy}" if strategy else spec
     return info
-
-
-def sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def run_signature(model, task, scoring: str) -> str:
@@ -145,7 +138,9 @@ def load_examples(task: Task, languages, data_dir, limit) -> tuple[list[dict], d
                 raise DataError(f"task {task.name}/{lang}: id {row['id']!r} occurs more than once; ids must be "
                                 f"unique (resuming relies on them)")
             seen.add(str(row["id"]))
-            examples.append(dict(lang=lang, id=row["id"], prompt=task.prompt(row), gold=row["label"]))
+            prompt = task.prompt(row)
+            examples.append(dict(lang=lang, id=row["id"], prompt=prompt, gold=row["label"],
+                                 doc_hash=doc_hash(task, row, lang), prompt_hash=prompt_hash(prompt)))
     return examples, available
 
 
@@ -214,7 +209,8 @@ def prompt_lengths(model, prompts: list[str]) -> list[int]:
 
 def score_batch(model, task: Task, batch: list[dict], scoring: str, signature: str) -> list[dict]:
     prompts = [e["prompt"] for e in batch]
-    base = lambda e: dict(id=e["id"], lang=e["lang"], gold=e["gold"], gold_label=task.choices[e["gold"]])
+    base = lambda e: dict(id=e["id"], lang=e["lang"], doc_hash=e.get("doc_hash"), prompt_hash=e.get("prompt_hash"),
+                          gold=e["gold"], gold_label=task.choices[e["gold"]])
     records = []
     if scoring != "generate":
         for e, out in zip(batch, model.classify(prompts, task.targets, batch_size=len(batch), scoring=scoring)):
@@ -380,7 +376,7 @@ def evaluate_classification(model, examples, available, *, task, languages, data
                        [r["predicted"] for r in ordered if r["lang"] == lang]) for lang in languages}
     effective = {lang: len(per_lang[lang][0]) for lang in languages}
     results = {
-        "schema": SCHEMA, "model": info, "task": task.name,
+        "schema": SCHEMA, "model": info, "task": task.name, "task_config": task_definition(task, data_dir),
         "config": {"scoring": scoring, "precision": model.precision, "limit": limit,
                    "data_source": str(data_dir) if data_dir else
                    f"hub:{task.hub.path}", "bootstrap": bootstrap, "seed": seed, "batch_size": batch_size,
@@ -432,7 +428,7 @@ def evaluate_alignment(model, rows, *, task, languages, data_dir, limit, seed, i
     scores, retrieved = alignment_scores(pooled)
     n = len(rows)
     results = {
-        "schema": SCHEMA, "model": info, "task": task.name,
+        "schema": SCHEMA, "model": info, "task": task.name, "task_config": task_definition(task, data_dir),
         "config": {"scoring": "retrieval@1: cosine of mean-pooled encoder states, English -> X",
                    "precision": model.precision, "limit": limit,
                    "data_source": str(data_dir), "bootstrap": 0, "seed": seed, "batch_size": batch_size,

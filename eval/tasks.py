@@ -36,6 +36,7 @@ class Task:
     english: str = "en"                 # the code of English in this task's files (dev rows are filtered by it)
     groups: dict = field(default_factory=dict)  # named language groups averaged in the results, e.g. low-resource
     open_languages: bool = False        # any language code present in the local file is accepted, not only `languages`
+    version: str = "1.0"                # bump when the template, choices or data change (results carry it)
 
     def prompt(self, example: dict) -> str:
         return self.template.format(**{k: str(example[k]).strip() for k in self.text_fields})
@@ -128,6 +129,7 @@ class AlignmentTask:
     languages: tuple                    # the target languages
     local_file: str                     # under --data-dir: one JSON object per line with id, source and targets
     metric: str = "retrieval@1"
+    version: str = "1.0"
 
 
 ALIGNMENT_TASKS = {t.name: t for t in [
