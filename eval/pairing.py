@@ -100,13 +100,13 @@ def _runs(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def _baseline_for(run, baselines: pd.DataFrame):
-    """The baseline run for the same task, precision and scoring; the same seed where both know theirs."""
+    """The baseline run for the same task, precision and scoring, and the same seed (a run of unknown seed pairs
+    with a baseline of unknown seed); else the only baseline there is."""
     same = baselines[(baselines["task"] == run["task"]) & (baselines["precision"] == run["precision"])
                      & (baselines["scoring"] == run["scoring"])]
-    if not pd.isna(run["seed"]):
-        seeded = same[same["seed"] == run["seed"]]
-        same = seeded if not seeded.empty else same[same["seed"].isna()]
-    return same.iloc[0] if len(same) == 1 else None
+    seeded = same[same["seed"].isna()] if pd.isna(run["seed"]) else same[same["seed"] == run["seed"]]
+    pick = seeded if len(seeded) == 1 else same
+    return pick.iloc[0] if len(pick) == 1 else None
 
 
 def gains_over_baseline(records: pd.DataFrame, baseline: str = "last", n_boot: int = 1000,
