@@ -80,7 +80,8 @@ def _n_label(ns) -> str:
     return "" if not ns else str(ns[0]) if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
 
 
-def benchmark_table(records: pd.DataFrame, task: str, seeds: str = "checkpoints", formatted: bool = True) -> pd.DataFrame:
+def benchmark_table(records: pd.DataFrame, task: str, seeds: str = "checkpoints",
+                    formatted: bool = True) -> pd.DataFrame:
     """A row per run (model, checkpoint, kind, strategy, seed, precision), best average first: "average", the
     group averages ("group:low-resource"), each language, and "n" (test examples per language, a range when they
     differ). formatted: "62.2 ±4.4" strings in %; else the values in %."""

@@ -84,8 +84,8 @@ def paired_difference(records_a: list[dict], records_b: list[dict], n_boot: int 
             "languages": list(diffs)}
 
 
-GAIN_COLUMNS = ["model", "group", "checkpoint", "strategy", "seed", "precision", "scoring", "task", "lang", "level",
-                "baseline", "diff", "ci_low", "ci_high", "n", "p_value"]
+GAIN_COLUMNS = ["model", "model_group", "checkpoint", "strategy", "seed", "precision", "scoring", "task", "lang",
+                "level", "baseline", "diff", "ci_low", "ci_high", "n", "p_value"]
 
 
 def predictions_path(results_file) -> Path:
@@ -94,7 +94,7 @@ def predictions_path(results_file) -> Path:
 
 
 def _runs(records: pd.DataFrame) -> pd.DataFrame:
-    cols = ["model", "group", "checkpoint", "kind", "strategy", "seed", "precision", "scoring", "task",
+    cols = ["model", "model_group", "checkpoint", "kind", "strategy", "seed", "precision", "scoring", "task",
             "results_file"]
     return records[cols].drop_duplicates("results_file").reset_index(drop=True)
 
@@ -139,12 +139,12 @@ def gains_over_baseline(records: pd.DataFrame, baseline: str = "last", n_boot: i
                 continue
             keep = set(members)
             try:
-                d = paired_difference([r for r in ra if r.get("lang") in keep], [r for r in rb if r.get("lang") in keep],
-                                      n_boot=n_boot, seed=seed)
+                d = paired_difference([r for r in ra if r.get("lang") in keep],
+                                      [r for r in rb if r.get("lang") in keep], n_boot=n_boot, seed=seed)
             except ValueError:
                 continue
             lo, hi = d["ci95"] or (np.nan, np.nan)
-            rows.append(dict({k: run[k] for k in ("model", "group", "checkpoint", "strategy", "seed", "precision",
+            rows.append(dict({k: run[k] for k in ("model", "model_group", "checkpoint", "strategy", "seed", "precision",
                                                   "scoring", "task")},
                              lang=lang, level=level, baseline=base["checkpoint"], diff=d["diff"], ci_low=lo,
                              ci_high=hi, n=d["n"], p_value=d["p_value"]))

@@ -3,7 +3,10 @@ interval and standard error, n, precision, scoring, seed, task version and date 
 leaderboard's long format). The leaderboard's pivots and exports, the paired comparisons and the app all read
 this one table.
 
-`lang` is a language code, "average" (the unweighted mean over languages) or "group:<name>" (a named language
+`model` is the run's name (with "(constrained)" / "(generate)" and "[bfloat16]" when it was scored so),
+`model_group` the same without a "-s<N>" seed suffix (the seeds of one strategy share it), `checkpoint` the
+checkpoint directory's name (fused runs of one strategy name use one bridge per task family). `lang` is a language
+code, "average" (the unweighted mean over languages) or "group:<name>" (a named language
 group, eval.tasks.Task.groups); `level` says which. `metric` keeps lm-evaluation-harness's key ("acc,none",
 "f1_macro,none", "retrieval@1,fused"). Fields that older files lack are "unknown" (text) or empty (numbers).
 """
@@ -20,7 +23,7 @@ from .results import read_results
 from .tasks import TASKS
 
 UNKNOWN = "unknown"
-COLUMNS = ["model", "group", "checkpoint", "kind", "strategy", "family", "seed", "precision", "scoring", "task",
+COLUMNS = ["model", "model_group", "checkpoint", "kind", "strategy", "family", "seed", "precision", "scoring", "task",
            "task_version", "task_hash", "lang", "level", "metric", "value", "ci_low", "ci_high", "stderr", "n",
            "date", "hardware", "sample_note", "encoder", "llm", "checkpoint_path", "checkpoint_sha256",
            "results_file"]
@@ -96,7 +99,7 @@ def _rows(path: Path, data: dict, results_dir) -> list[dict]:
     scoring, precision = config.get("scoring") or UNKNOWN, config.get("precision") or UNKNOWN
     name = run_label(m["name"], scoring, precision)
     t = TASKS.get(task)
-    common = dict(model=name, group=run_label(SEED_SUFFIX.sub("", m["name"]), scoring, precision),
+    common = dict(model=name, model_group=run_label(SEED_SUFFIX.sub("", m["name"]), scoring, precision),
                   checkpoint=checkpoint, kind=m.get("kind") or UNKNOWN, strategy=m.get("strategy") or "-",
                   family=t.family if t else "-", seed=seed_of(checkpoint, trained), precision=precision,
                   scoring=scoring, task=task, task_version=str(task_config.get("version") or UNKNOWN),
@@ -163,7 +166,7 @@ def mean_over_seeds(records: pd.DataFrame, value: str = "value") -> pd.DataFrame
 
     if records.empty:
         return records.assign(n_seeds=pd.Series(dtype=int))
-    keys = [k for k in ("group", "kind", "strategy", "family", "precision", "scoring", "task", "lang", "level",
+    keys = [k for k in ("model_group", "kind", "strategy", "family", "precision", "scoring", "task", "lang", "level",
                         "metric") if k in records]
     out = []
     for key, g in records.groupby(keys, dropna=False, sort=False):
@@ -175,7 +178,7 @@ def mean_over_seeds(records: pd.DataFrame, value: str = "value") -> pd.DataFrame
             se = float(g[value].std(ddof=1) / np.sqrt(k))
             half = float(stats.t.ppf(0.975, k - 1)) * se
             row.update(ci_low=mean - half, ci_high=mean + half, stderr=se)
-        row.update({"model": row["group"], value: mean, "seed": pd.NA, "n_seeds": k,
+        row.update({"model": row["model_group"], value: mean, "seed": pd.NA, "n_seeds": k,
                     "checkpoint": ", ".join(sorted(g["checkpoint"]))})
         out.append(row)
     return pd.DataFrame(out, columns=[*records.columns, "n_seeds"])

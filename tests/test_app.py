@@ -283,7 +283,7 @@ def test_leaderboard_gives_a_table_and_charts_per_benchmark(client, results):
         assert plot["type"] == gain["type"] == "matplotlib" and plot["plot"].startswith("data:image/png")
         assert "n = " in note and "bootstrap" in note and "tiny" in cards
         lines = Path(csv["value"] if isinstance(csv, dict) else csv).read_text().splitlines()
-        assert lines[0].startswith("model,group,checkpoint") and all(f",{task}," in line for line in lines[1:])
+        assert lines[0].startswith("model,model_group,checkpoint") and all(f",{task}," in line for line in lines[1:])
         rows = json.loads(Path(json_file["value"] if isinstance(json_file, dict) else json_file).read_text())
         assert {r["task"] for r in rows} == {task} and "ci_low" in rows[0]
     table, *_ = client.predict("sib200", "mean", api_name="/leaderboard")

@@ -111,6 +111,18 @@ def test_old_files_load_with_unknown_fields(results_fixture):
     assert old.loc["en", "ci_high"] == 0.7 and pd.isna(old.loc["average", "ci_low"])
 
 
+def test_group_averages_missing_from_an_old_file_come_from_the_task(tmp_path):
+    from tests.conftest import write_run
+    data = write_run(tmp_path, "old-sib", "sib200", {"sin_Sinh": 0.4, "tam_Taml": 0.6, "eng_Latn": 0.9})
+    for key in [k for k in data["results"] if k.startswith("group:")]:
+        del data["results"][key]
+    write_json_atomic(tmp_path / "old-sib" / "sib200.json", data)
+    acc = load_records(tmp_path).query("metric == 'acc,none'").set_index("lang")
+    assert acc.loc["group:si-ta-bn", "value"] == pytest.approx((acc.loc["sin_Sinh", "value"]
+                                                                + acc.loc["tam_Taml", "value"]) / 2)
+    assert acc.loc["group:si-ta-bn", "level"] == "group" and pd.isna(acc.loc["group:si-ta-bn", "ci_low"])
+
+
 def test_benchmark_table_shows_intervals_groups_and_n(results_fixture):
     r = load_records(results_fixture)
     t = benchmark_table(r, "sib200")
