@@ -348,7 +348,7 @@ def test_html_payload_is_escaped_in_every_output(client):
     assert XSS in details["prompt"]  # the model saw the text as typed (JSON output, shown as text)
     compare = client.predict("news", XSS, "", "", api_name="/compare")
     assert not any("<img" in x or "<script" in x for x in compare if isinstance(x, str))
-    assert escape(XSS) in compare[7]  # the plain LLM's panel shows the prompt it read
+    assert escape(XSS) in compare[2 * len(STRATEGIES) + 1]  # the plain LLM's panel shows the prompt it read
 
 
 # ---------------------------------------------------------------- load
