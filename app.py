@@ -11,7 +11,6 @@ tasks themselves (tasks/): a new classification family needs no change here.
 """
 import argparse
 import functools
-import hashlib
 import logging
 import os
 import shutil
@@ -21,11 +20,10 @@ from pathlib import Path
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home
 
 import gradio as gr
-import pandas as pd
 
-from eval.leaderboard import build_leaderboard
 from fusion.errors import InputError, LayerBridgeError
 from fusion.pocket import gemma_licence_path
+from layerbridge_app import leaderboard_view as leaderboard
 from layerbridge_app import views
 from layerbridge_app.registry import Registry, load_registry
 from layerbridge_app.settings import Settings, load_settings
@@ -44,8 +42,11 @@ FIELDS = list(dict.fromkeys(f for family in FAMILIES for f in get_task(family).t
 CSS = views.CSS + """
 .lb-title h1 {margin-bottom: 0; }
 footer {display: none !important; }
+.lb-card {margin: 4px 0; }
+.lb-card table {font-size: 13px; margin: 4px 0 8px; }
+.lb-card th {text-align: start; padding-right: 12px; font-weight: 600; }
 """
-DOWNLOADS = Path(tempfile.mkdtemp(prefix="layerbridge-app-"))  # CSV exports and the licence copy
+DOWNLOADS = Path(tempfile.mkdtemp(prefix="layerbridge-app-"))  # leaderboard downloads and the licence copy
 
 
 def gpu(fn, duration: int | None = None):
@@ -153,7 +154,9 @@ def predict(family, strategy, *values):
                    language=dict(code=lang.code, name=lang.name, script=lang.script,
                                  shares={k: round(v, 3) for k, v in lang.shares.items()}),
                    label=result["label"].strip(), probs=label_value(result), layers=result["layers"],
-                   layer_weights=rounded(result["layer_weights"]), tokens=result["tokens"],
+                   layer_weights=rounded(result["layer_weights"]),
+                   expected_layer=round(views.expected_layer(result["layers"], result["layer_weights"]), 2),
+                   tokens=result["tokens"],
                    token_weights=rounded(result["token_weights"]), truncated=result["truncated"], notes=notes)
     return label_value(result), info_markdown(lang, f"Checkpoint: `{name}`", notes), bars, heat, details
 
@@ -189,76 +192,23 @@ def compare(family, *values):
 
 # ---------------------------------------------------------------- leaderboard
 
-FIXED = ["model", "kind", "strategy", "precision", "encoder", "llm"]   # eval.leaderboard's fixed columns
+def leaderboard_outputs(v: dict) -> tuple:
+    table = v["table"]
+    return (table.astype(object).where(table.notna(), ""), v["accuracy"], v["gain"], v["cards"],
+            gr.update(value=v["csv"], visible=v["csv"] is not None),
+            gr.update(value=v["json"], visible=v["json"] is not None), v["note"])
 
 
-def split_column(col: str):
-    """'xnli/si' -> ('xnli', 'si'); 'xnli avg' -> ('xnli', 'avg'); 'xnli n' -> ('xnli', 'n')."""
-    if "/" in col:
-        return tuple(col.split("/", 1))
-    task, _, kind = col.rpartition(" ")
-    return task, kind
+def leaderboard_view(benchmark, seeds):
+    """The benchmark's table, accuracy chart, gain chart, model cards, CSV and JSON downloads and note."""
+    return leaderboard_outputs(leaderboard.view(SETTINGS.resolve(SETTINGS.results_dir), benchmark, seeds,
+                                                DOWNLOADS))
 
 
-def leaderboard_table(results_dir) -> tuple[pd.DataFrame, str]:
-    path = Path(results_dir)
-    if not path.is_dir() or not any(path.rglob("*.json")):
-        return pd.DataFrame(columns=FIXED), (
-            f"No results yet in `{path.name}/`. Run a batch evaluation (see About), e.g. "
-            "`python -m eval run --model checkpoints/pocket-nli-transformer-softmax --task xnli "
-            "--data-dir ../shared/benchdata --limit 100 --output results`, then press *Reload results*.")
-    df = build_leaderboard(path)
-    if df.empty:
-        return df, f"`{path.name}/` holds no readable results files."
-    return df, f"{len(df)} models, accuracy in %."
-
-
-def filter_table(df: pd.DataFrame, task: str, lang: str) -> pd.DataFrame:
-    cols = []
-    for c in df.columns:
-        if c in FIXED:
-            continue
-        t, kind = split_column(c)
-        if task not in (None, "all") and t != task:
-            continue
-        if lang not in (None, "all") and kind not in (lang, "n"):
-            continue
-        cols.append(c)
-    metric = [c for c in cols if split_column(c)[1] != "n"]
-    out = df[[c for c in FIXED if c in df.columns] + cols]
-    return out.dropna(how="all", subset=metric).reset_index(drop=True) if metric else out.iloc[0:0]
-
-
-def csv_file(df: pd.DataFrame) -> str:
-    data = df.to_csv(index=False).encode("utf-8")
-    path = DOWNLOADS / f"layerbridge-leaderboard-{hashlib.sha256(data).hexdigest()[:10]}.csv"
-    path.write_bytes(data)
-    return str(path)
-
-
-SAMPLE_NOTE = ("**Sample size.** The *`<task> n`* columns give the number of test examples per language "
-               "(a range when languages differ). With n = 100 the 95% interval of an accuracy near 50% is about "
-               "±10 points (1.96·√(p(1−p)/n)); differences smaller than that are not evidence of a better model. "
-               "The results files also carry bootstrap intervals (`acc_ci95`).")
-
-
-def leaderboard_view(task, lang):
-    df, note = leaderboard_table(SETTINGS.resolve(SETTINGS.results_dir))
-    shown = filter_table(df, task, lang) if not df.empty else df
-    if not df.empty and shown.empty:
-        note += " No results match this benchmark and language."
-    path = csv_file(shown) if not shown.empty else None
-    return shown.astype(object).where(shown.notna(), ""), gr.update(value=path, visible=path is not None), note
-
-
-def leaderboard_refresh(task, lang):
-    df, _ = leaderboard_table(SETTINGS.resolve(SETTINGS.results_dir))
-    tasks = sorted({split_column(c)[0] for c in df.columns if c not in FIXED})
-    langs = sorted({split_column(c)[1] for c in df.columns if c not in FIXED} - {"avg", "n"})
-    task = task if task in tasks else "all"
-    lang = lang if lang in langs else "all"
-    return (gr.update(choices=["all", *tasks], value=task), gr.update(choices=["all", *langs], value=lang),
-            *leaderboard_view(task, lang))
+def leaderboard_refresh(benchmark, seeds):
+    """Re-reads the results directory: the benchmark choices, then the view."""
+    v = leaderboard.view(SETTINGS.resolve(SETTINGS.results_dir), benchmark, seeds, DOWNLOADS)
+    return gr.update(choices=v["tasks"], value=v["task"]), *leaderboard_outputs(v)
 
 
 # ---------------------------------------------------------------- page
@@ -419,19 +369,25 @@ def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Block
                             [*c_out, c_info, c_details], api_name="compare")
 
             with gr.Tab("Leaderboard"):
-                lb_note = gr.Markdown(label="Note")
                 with gr.Row():
-                    lb_task = gr.Dropdown(["all"], value="all", label="Benchmark")
-                    lb_lang = gr.Dropdown(["all"], value="all", label="Language")
+                    lb_task = gr.Dropdown([], label="Benchmark", elem_id="lb-benchmark")
+                    lb_seeds = gr.Radio(leaderboard.SEEDS, value="checkpoints", label="Rows")
                     lb_reload = gr.Button("Reload results")
-                lb_table = gr.Dataframe(interactive=False, wrap=True, label="Accuracy (%)")
-                lb_csv = gr.DownloadButton("Download CSV", visible=False)
-                gr.Markdown(SAMPLE_NOTE)
-                lb_outputs = [lb_task, lb_lang, lb_table, lb_csv, lb_note]
+                lb_note = gr.Markdown(elem_id="lb-note")
+                lb_table = gr.Dataframe(interactive=False, label="Accuracy % ±half the 95% interval (click a "
+                                        "header to sort)", elem_id="lb-table", max_height=420)
+                lb_plot = gr.Plot(label="Per-language accuracy", elem_id="lb-accuracy-chart", format="png")
+                lb_gain = gr.Plot(label="Gain over the last-layer bridge", elem_id="lb-gain-chart", format="png")
+                with gr.Accordion("Model cards", open=False):
+                    lb_cards = gr.HTML(elem_id="lb-cards")
+                with gr.Row():
+                    lb_csv = gr.DownloadButton("Download CSV", visible=False)
+                    lb_json = gr.DownloadButton("Download JSON", visible=False)
+                lb_view = [lb_table, lb_plot, lb_gain, lb_cards, lb_csv, lb_json, lb_note]
                 view_fn, refresh_fn = user_errors(leaderboard_view), user_errors(leaderboard_refresh)
-                lb_reload.click(refresh_fn, [lb_task, lb_lang], lb_outputs, api_name="leaderboard_refresh")
-                demo.load(refresh_fn, [lb_task, lb_lang], lb_outputs, api_visibility="private")
-                gr.on([lb_task.input, lb_lang.input], view_fn, [lb_task, lb_lang], [lb_table, lb_csv, lb_note],
+                lb_reload.click(refresh_fn, [lb_task, lb_seeds], [lb_task, *lb_view], api_name="leaderboard_refresh")
+                demo.load(refresh_fn, [lb_task, lb_seeds], [lb_task, *lb_view], api_visibility="private")
+                gr.on([lb_task.input, lb_seeds.input], view_fn, [lb_task, lb_seeds], lb_view,
                       api_name="leaderboard")
 
             with gr.Tab("About"):

@@ -21,10 +21,12 @@ case "${1:-}" in
     shift; exec .venv/bin/python app.py "$@" ;;
   test)
     venv requirements-dev.txt
-    # the browser test drives Debian's chromium (Playwright's own browser download cannot work offline)
-    if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
-      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-        || echo "warning: could not install chromium; the browser test will be skipped"
+    # the browser test drives Debian's chromium (Playwright's own browser download cannot work offline); Debian's
+    # Noto fonts make Sinhala, Tamil and Bengali render as text, not boxes, in its screenshots
+    # (saved under $LAYERBRIDGE_SCREENSHOTS when it is set)
+    if { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/noto ]; } && command -v apt-get >/dev/null; then
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-core >/dev/null) \
+        || echo "warning: could not install chromium and fonts-noto-core; the browser test will be skipped"
     fi
     shift; exec .venv/bin/python -m pytest -q tests "$@" ;;
   *)

@@ -86,17 +86,17 @@ def cmd_run(args):
 
 
 def cmd_leaderboard(args):
-    from .leaderboard import write_leaderboard
+    from .leaderboard import markdown, write_leaderboard
     results = Path(args.results)
     if not results.is_dir():
         raise DataError(f"results directory {results} does not exist")
     prefix = Path(args.output) if args.output else results / "leaderboard"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        df = write_leaderboard(results, prefix)
+        records = write_leaderboard(results, prefix)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
-    print(df.to_markdown(index=False) if not df.empty else "(no results)")
+    print(markdown(records))
     print(f"wrote {prefix.with_suffix('.csv')} and {prefix.with_suffix('.md')}", file=sys.stderr)
 
 

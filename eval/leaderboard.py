@@ -1,81 +1,143 @@
-"""The leaderboard: one row per model, a column per benchmark average and per (benchmark, language), built
-with pandas from every results file under a directory. Files that are not ours are skipped with a warning."""
+"""The leaderboard: views of the tidy results table (eval.records) per benchmark, and its exports.
+
+    records = load_records("results")                  # one row per (run, task, language, metric)
+    benchmarks(records)                                # ["amazon_reviews", "ntrex_alignment", ...]
+    benchmark_table(records, "xnli")                   # a row per run: average, groups, languages, n
+    write_leaderboard("results", "results/leaderboard")   # .csv (the tidy table) and .md (a table per benchmark)
+
+Filtering and pivoting happen here; the app only displays what these functions return."""
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from .results import read_results
+from .records import load_records, mean_over_seeds
+from tasks import ALIGNMENT_TASKS, TASKS
 
-METRIC = "acc,none"
-FALLBACK_METRICS = ("retrieval@1,fused",)  # alignment tasks have no accuracy: their column is fused retrieval@1
+METRICS = ("acc,none", "retrieval@1,fused")  # a benchmark's headline metric: the first of these it has
+RUN_COLUMNS = ["model", "checkpoint", "kind", "strategy", "seed", "precision"]
 
 
-def load_all(results_dir) -> list[dict]:
-    out = []
-    for path in sorted(Path(results_dir).rglob("*.json")):
-        try:
-            out.append(read_results(path))
-        except ValueError as e:
-            warnings.warn(f"skipping {path}: {e}", stacklevel=2)
+def benchmarks(records: pd.DataFrame) -> list[str]:
+    return sorted(records["task"].unique()) if not records.empty else []
+
+
+def headline_metric(records: pd.DataFrame, task: str) -> str | None:
+    have = set(records.loc[records["task"] == task, "metric"])
+    return next((m for m in METRICS if m in have), None)
+
+
+def languages(task: str, present) -> list[str]:
+    """The task's languages in its own order (those present), then any others present, sorted."""
+    t = TASKS.get(task) or ALIGNMENT_TASKS.get(task)
+    known = [lang for lang in (t.languages if t else ()) if lang in set(present)]
+    return known + sorted(set(present) - set(known))
+
+
+def chance(task: str) -> float | None:
+    """Accuracy of a uniform guess (None for a task without fixed choices)."""
+    t = TASKS.get(task)
+    return 1 / len(t.choices) if t else None
+
+
+def select(records: pd.DataFrame, task: str, seeds: str = "checkpoints", metric: str | None = None) -> pd.DataFrame:
+    """The task's rows of its headline metric (or `metric`); seeds="mean" averages each model group over its
+    seeds (eval.records.mean_over_seeds)."""
+    metric = metric or headline_metric(records, task)
+    rows = records[(records["task"] == task) & (records["metric"] == metric)]
+    if seeds == "mean":
+        rows = mean_over_seeds(rows)
+    elif seeds != "checkpoints":
+        raise ValueError(f"seeds must be 'checkpoints' or 'mean', got {seeds!r}")
+    return rows.reset_index(drop=True)
+
+
+def column_order(task: str, rows: pd.DataFrame) -> list[str]:
+    """average, the group averages, then the languages."""
+    groups = sorted(set(rows.loc[rows["level"] == "group", "lang"]))
+    langs = languages(task, rows.loc[rows["level"] == "language", "lang"].unique())
+    return [c for c in ["average", *groups, *langs] if c in set(rows["lang"])]
+
+
+def pivot(rows: pd.DataFrame, task: str, field: str = "value") -> pd.DataFrame:
+    """A row per run, a column per language / group / average holding `field` (value, ci_low, ci_high, n...)."""
+    wide = rows.groupby([*RUN_COLUMNS, "lang"], sort=False)[field].first().unstack("lang")
+    return wide.reindex(columns=column_order(task, rows))
+
+
+def fmt(value, lo, hi, scale: float = 100) -> str:
+    """62.2 ±4.4 (half the width of the interval, in points); the value alone when there is no interval."""
+    if pd.isna(value):
+        return ""
+    if pd.isna(lo) or pd.isna(hi):
+        return f"{scale * value:.1f}"
+    return f"{scale * value:.1f} ±{scale * (hi - lo) / 2:.1f}"
+
+
+def _n_label(ns) -> str:
+    ns = sorted({int(n) for n in ns if not pd.isna(n)})
+    return "" if not ns else str(ns[0]) if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
+
+
+def benchmark_table(records: pd.DataFrame, task: str, seeds: str = "checkpoints",
+                    formatted: bool = True) -> pd.DataFrame:
+    """A row per run (model, checkpoint, kind, strategy, seed, precision), best average first: "average", the
+    group averages ("group:low-resource"), each language, and "n" (test examples per language, a range when they
+    differ). formatted: "62.2 ±4.4" strings in %; else the values in %."""
+    rows = select(records, task, seeds)
+    if rows.empty:
+        return pd.DataFrame(columns=RUN_COLUMNS)
+    rows = rows.assign(seed=seed_labels(rows))
+    value, lo, hi = (pivot(rows, task, f) for f in ("value", "ci_low", "ci_high"))
+    ns = rows[rows["level"] == "language"].groupby(RUN_COLUMNS, sort=False)["n"].agg(_n_label)
+    if formatted:
+        shown = pd.DataFrame(np.vectorize(fmt, otypes=[object])(value, lo, hi), index=value.index,
+                             columns=value.columns)
+    else:
+        shown = (100 * value).round(1)
+    shown["n"] = ns.reindex(shown.index).fillna("")
+    order = value["average"].sort_values(ascending=False, na_position="last").index if "average" in value \
+        else value.index
+    return shown.loc[order].reset_index().rename_axis(columns=None)
+
+
+def seed_labels(rows: pd.DataFrame) -> pd.Series:
+    """The seed as shown: the number, "" when unknown, "mean of k" for a mean over seeds."""
+    if "n_seeds" in rows:
+        return rows["n_seeds"].map(lambda k: f"mean of {k}")
+    return rows["seed"].map(lambda s: "" if pd.isna(s) else str(int(s)))
+
+
+def reference_lines(records: pd.DataFrame, task: str) -> dict:
+    """{"chance": accuracy of a guess, "<plain run>": {lang: value}} for the charts."""
+    rows = select(records, task)
+    out = {"chance": chance(task)} if headline_metric(records, task) == "acc,none" else {}
+    for model, g in rows[rows["kind"] == "plain"].groupby("model"):
+        out[model] = dict(zip(g["lang"], g["value"]))
     return out
 
 
-def build_leaderboard(results_dir, metric: str = METRIC) -> pd.DataFrame:
-    """Columns: model, kind, strategy, precision ("unknown" for files that predate it), encoder, llm, then
-    '<task> avg', '<task> <group>' (a named language-group average) and '<task>/<lang>' (metric, in %), and
-    '<task> n' (examples per language). One row per (model name, precision): float32 and bfloat16 runs never share
-    a row. A run scored other than by log-likelihood gets its own row, "<name> (constrained)" or "<name> (generate)";
-    the newest file wins when a (model, precision, task) was evaluated twice."""
-    rows: dict[tuple, dict] = {}
-    newest: dict[tuple, str] = {}
-    for data in load_all(results_dir):
-        m, task = data["model"], data["task"]
-        config = data.get("config") if isinstance(data.get("config"), dict) else {}
-        scoring = config.get("scoring")
-        name = f"{m['name']} ({scoring})" if scoring in ("constrained", "generate") else m["name"]
-        precision = config.get("precision") or "unknown"   # files older than the precision setting: unknown
-        key = (name, precision, task)
-        if key in newest and newest[key] > data.get("date", ""):
-            continue
-        newest[key] = data.get("date", "")
-        row = rows.setdefault((name, precision), {"model": name, "kind": m.get("kind"), "strategy": m.get("strategy"),
-                                                  "precision": precision, "encoder": m.get("encoder"), "llm": m.get("llm")})
-        ns = []
-        for lang, metrics in data["results"].items():
-            if not isinstance(metrics, dict):
-                continue
-            name = next((k for k in (metric, *FALLBACK_METRICS) if k in metrics), None)
-            if name is None or metrics[name] is None:
-                continue
-            value = round(100 * float(metrics[name]), 1)
-            if lang == "average" or lang.startswith("group:"):
-                row[f"{task} {'avg' if lang == 'average' else lang.split(':', 1)[1]}"] = value
-            else:
-                row[f"{task}/{lang}"] = value
-                ns.append(int(metrics.get("n", 0)))
-        if ns:
-            row[f"{task} n"] = min(ns) if min(ns) == max(ns) else f"{min(ns)}-{max(ns)}"
-    df = pd.DataFrame(list(rows.values()))
-    if df.empty:
-        return pd.DataFrame(columns=["model", "kind", "strategy", "precision", "encoder", "llm"])
-    fixed = ["model", "kind", "strategy", "precision", "encoder", "llm"]
-    df[fixed] = df[fixed].astype(object).where(df[fixed].notna(), "-")   # the plain LLM has no strategy/encoder
-    tasks = sorted({c.split(" ")[0].split("/")[0] for c in df.columns if c not in fixed})
-    ordered = fixed[:]
-    for t in tasks:
-        ordered += [c for c in df.columns if c.startswith(f"{t} ") and c != f"{t} n"]
-        ordered += sorted(c for c in df.columns if c.startswith(f"{t}/"))
-        ordered += [c for c in [f"{t} n"] if c in df.columns]
-    return df[ordered].sort_values(["model", "precision"]).reset_index(drop=True)
+def markdown(records: pd.DataFrame) -> str:
+    """A section per benchmark: its table (accuracy in % ± half the 95% interval) and what the numbers are."""
+    if records.empty:
+        return "(no results)\n"
+    parts = []
+    for task in benchmarks(records):
+        rows = select(records, task)
+        metric = headline_metric(records, task)
+        notes = sorted(set(rows["sample_note"]))
+        parts.append(f"## {task} ({metric}, %)\n\n{benchmark_table(records, task).to_markdown(index=False)}\n\n"
+                     + "".join(f"- {n}\n" for n in notes))
+    return "\n".join(parts)
 
 
 def write_leaderboard(results_dir, out_prefix) -> pd.DataFrame:
-    """Writes <out_prefix>.csv and <out_prefix>.md."""
-    df = build_leaderboard(results_dir)
+    """Writes <out_prefix>.csv (the tidy table of eval.records) and <out_prefix>.md (a table per benchmark);
+    returns the tidy table."""
+    records = load_records(results_dir)
     out = Path(out_prefix)
     out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out.with_suffix(".csv"), index=False)
-    out.with_suffix(".md").write_text(df.to_markdown(index=False) if not df.empty else "(no results)\n",
-                                      encoding="utf-8")
-    return df
+    records.to_csv(out.with_suffix(".csv"), index=False)
+    out.with_suffix(".md").write_text(markdown(records), encoding="utf-8")
+    return records

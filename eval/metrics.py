@@ -55,13 +55,20 @@ def macro_f1_replicates(y_true: np.ndarray, y_pred: np.ndarray, idx: np.ndarray,
     return np.mean(f1, axis=0)
 
 
+def accuracy_stderr(correct) -> float | None:
+    """lm-evaluation-harness's `acc_stderr`: the sample standard deviation of the 0/1 scores over sqrt(n)
+    (None for a single example)."""
+    correct = np.asarray(correct, dtype=float)
+    return float(correct.std(ddof=1) / np.sqrt(len(correct))) if len(correct) > 1 else None
+
+
 def percentile_ci(replicates: np.ndarray) -> list[float]:
     lo, hi = np.percentile(replicates, [2.5, 97.5])
     return [float(lo), float(hi)]
 
 
 def classification_metrics(per_lang: dict, labels, n_boot: int = 1000, seed: int = 0, groups: dict | None = None) -> dict:
-    """per_lang: {lang: (y_true, y_pred)} -> {lang: {"acc,none", "acc_ci95,none", "f1_macro,none",
+    """per_lang: {lang: (y_true, y_pred)} -> {lang: {"acc,none", "acc_stderr,none", "acc_ci95,none", "f1_macro,none",
     "f1_macro_ci95,none", "n"}, "average": same keys, the unweighted mean over languages, and for each named group
     of `groups` ({name: [langs]}) with at least one language present, "group:<name>": the mean over its languages
     (plus "languages": which of them were present).
@@ -74,7 +81,8 @@ def classification_metrics(per_lang: dict, labels, n_boot: int = 1000, seed: int
         y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
         if len(y_true) == 0:
             raise ValueError(f"no examples for language {lang!r}")
-        row = {"acc,none": accuracy(y_true, y_pred), "acc_ci95,none": None,
+        row = {"acc,none": accuracy(y_true, y_pred), "acc_stderr,none": accuracy_stderr(y_true == y_pred),
+               "acc_ci95,none": None,
                "f1_macro,none": macro_f1(y_true, y_pred, labels), "f1_macro_ci95,none": None, "n": len(y_true)}
         if n_boot > 0:
             idx = bootstrap_indices(len(y_true), n_boot, seed, lang)
@@ -98,8 +106,12 @@ def classification_metrics(per_lang: dict, labels, n_boot: int = 1000, seed: int
 def mean_over(rows: dict, reps: dict, langs: list, n_boot: int) -> dict:
     """The unweighted mean of the languages' metrics, with the interval of the mean of their bootstrap replicates."""
     avg = {"n": sum(rows[lang]["n"] for lang in langs)}
+    errors = [rows[lang].get("acc_stderr,none") for lang in langs]   # independent languages: se of the mean
+    avg["acc_stderr,none"] = float(np.sqrt(sum(e ** 2 for e in errors)) / len(errors)) \
+        if all(e is not None for e in errors) else None
     for metric in ("acc", "f1_macro"):
         avg[f"{metric},none"] = float(np.mean([rows[lang][f"{metric},none"] for lang in langs]))
         avg[f"{metric}_ci95,none"] = percentile_ci(np.mean([reps[lang][metric] for lang in langs], axis=0)) \
             if n_boot > 0 else None
-    return {k: avg[k] for k in ("acc,none", "acc_ci95,none", "f1_macro,none", "f1_macro_ci95,none", "n")}
+    return {k: avg[k] for k in ("acc,none", "acc_stderr,none", "acc_ci95,none", "f1_macro,none", "f1_macro_ci95,none",
+                                "n")}

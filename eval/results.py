@@ -1,18 +1,21 @@
 """Results files: one JSON per (model, task) run, written atomically; metric keys in lm-evaluation-harness style
 (`acc,none`, `f1_macro,none`, `acc_ci95,none`, ...).
 
-Schema (version 1):
+Schema (version 1; "task_config", "acc_stderr,none" and "precision" were added later: older files lack them and
+still load, and readers show what is missing as unknown):
 {
   "schema": "layerbridge-results/1",
   "model": {"name": str, "kind": "fused" | "plain" | ..., "path": str | null, "strategy": str | null,
             "encoder": str | null, "llm": str | null, "checkpoint_sha256": str | null},   # the model's describe()
   "task": str,
+  "task_config": {"name", "version", "template", "choices", "target_delimiter", "data": {file: sha256}, "hash"},
   "config": {"scoring": "loglik" | "constrained" | "generate" | str (alignment), "precision": "float32" | "bfloat16",
              "limit": int | null, "data_source": str, "bootstrap": int, "seed": int, "batch_size": int,
              "processes": int, "languages": [str], ("layers": str, alignment)},
-  "results": {"<lang>": {"acc,none": float, "acc_ci95,none": [lo, hi], "f1_macro,none": float,
-                         "f1_macro_ci95,none": [lo, hi], "n": int}, ...,
-              "average": {... same keys, mean over langs}, "group:<name>": {..., "languages": [str]}},
+  "results": {"<lang>": {"acc,none": float, "acc_stderr,none": float, "acc_ci95,none": [lo, hi],
+                         "f1_macro,none": float, "f1_macro_ci95,none": [lo, hi], "n": int}, ...,
+              "average": {... same keys, mean over langs},
+              "group:<name>": {... same keys, mean over the group's languages, "languages": [str]}},
              # alignment tasks: {"<lang>": {"retrieval@1,layer_<i>": float, ..., "retrieval@1,fused": float, "n": int}}
   "n_samples": {"<lang>": {"effective": int, "available": int, "truncated": int}},
   "sample_note": str,            # e.g. "a class-balanced sample (seed 0) of 60 of 300 examples per language ..."
@@ -64,7 +67,7 @@ def read_results(path) -> dict:
     if not isinstance(data.get("date", ""), str):
         raise ValueError("date must be a string")
     for lang, metrics in data["results"].items():
-        if not isinstance(metrics, dict) or not all(_metric_value(v) for v in metrics.values()):
+        if not isinstance(metrics, dict) or not all(_metric_value(v) for k, v in metrics.items() if k != "languages"):
             raise ValueError(f"results[{lang!r}] is not an object of numbers")
     return data
 

@@ -11,9 +11,9 @@ not `evaluate.load`, which needs the hub).
 Throughput: examples are sorted by prompt length (tokens), scored in batches and put back in order.
 
 Files, under <output_dir>/<model name>/: <task>.json (schema of eval.results, written atomically) and
-<task>.predictions.jsonl (one line per example: id, lang, gold, predicted, per-choice probs and, for
-"loglik", loglik; or the generated text). Resuming an interrupted run: eval.predictions. Versions, hardware and
-date: eval.provenance.
+<task>.predictions.jsonl (one line per example: id, lang, doc_hash and prompt_hash (eval.trace), gold,
+predicted, per-choice probs and, for "loglik", loglik; or the generated text). Resuming an interrupted run:
+eval.predictions. Versions, hardware and date: eval.provenance.
 
 Several processes (`accelerate launch --multi_gpu --num_processes N -m eval run ...`; on a machine without CUDA
 this runs N CPU processes with gloo, whereas accelerate 1.15's `--cpu` launcher starts only ONE process unless MPI
@@ -40,6 +40,7 @@ from .metrics import classification_metrics
 from .predictions import key
 from .provenance import provenance
 from .results import SCHEMA, write_json_atomic
+from .trace import doc_hash, prompt_hash, task_definition
 
 SCORINGS = (*CLASSIFY_SCORINGS, "generate")  # classify's scorings (fusion.scoring) + generation
 REPO = Path(__file__).resolve().parents[1]
@@ -93,7 +94,9 @@ def load_examples(task: Task, languages, data_dir, limit) -> tuple[list[dict], d
                 raise DataError(f"task {task.name}/{lang}: id {row['id']!r} occurs more than once; ids must be "
                                 f"unique (resuming relies on them)")
             seen.add(str(row["id"]))
-            examples.append(dict(lang=lang, id=row["id"], prompt=task.prompt(row), gold=row["label"]))
+            prompt = task.prompt(row)
+            examples.append(dict(lang=lang, id=row["id"], prompt=prompt, gold=row["label"],
+                                 doc_hash=doc_hash(task, row, lang), prompt_hash=prompt_hash(prompt)))
     return examples, available
 
 
@@ -101,7 +104,8 @@ def load_examples(task: Task, languages, data_dir, limit) -> tuple[list[dict], d
 
 def score_batch(model, task: Task, batch: list[dict], scoring: str, signature: str) -> list[dict]:
     prompts = [e["prompt"] for e in batch]
-    base = lambda e: dict(id=e["id"], lang=e["lang"], gold=e["gold"], gold_label=task.choices[e["gold"]])
+    base = lambda e: dict(id=e["id"], lang=e["lang"], doc_hash=e.get("doc_hash"), prompt_hash=e.get("prompt_hash"),
+                          gold=e["gold"], gold_label=task.choices[e["gold"]])
     records = []
     if scoring != "generate":
         for e, out in zip(batch, model.classify(prompts, task.targets, batch_size=len(batch), scoring=scoring)):
@@ -162,7 +166,9 @@ def sample_note(task: Task, data_dir, limit, available: dict, effective: dict) -
 def results_file(task, info: dict, config: dict, results: dict, n_samples: dict, sample_note: str, state, t0,
                  **extra) -> dict:
     """The results file (schema of eval.results), built the same way for every kind of task."""
-    return {"schema": SCHEMA, "model": info, "task": task.name, "config": config, "results": results,
+    data_dir = None if config["data_source"].startswith("hub:") else config["data_source"]
+    return {"schema": SCHEMA, "model": info, "task": task.name, "task_config": task_definition(task, data_dir),
+            "config": config, "results": results,
             "n_samples": n_samples, "sample_note": sample_note, **extra, **provenance(state.num_processes, t0)}
 
 

@@ -24,6 +24,7 @@ CSS = """
 .lb-heat tr.special td.tok {color: var(--body-text-color-subdued); font-style: italic; }
 .lb-heat .cont {color: var(--body-text-color-subdued); }
 .lb-prompt {font-size: 14px; margin: 0 0 6px; white-space: pre-wrap; overflow-wrap: anywhere; }
+.lb-expected {font-size: 13px; margin: 4px 0 0; }
 .lb-empty {color: var(--body-text-color-subdued); font-style: italic; padding: 8px 0; }
 """
 
@@ -32,6 +33,17 @@ SPECIAL = {"<s>", "</s>", "<pad>", "<unk>", "<bos>", "<eos>", "<mask>", "[CLS]",
 
 def empty(message: str) -> str:
     return f'<div class="lb-empty">{escape(message)}</div>'
+
+
+EXPECTED_LAYER_NOTE = ("Expected layer = Σ l·w<sub>l</sub>, the weight-averaged depth the bridge reads from (as in "
+                       "Tenney et al., 2019): near the top layer means the last layers dominate, lower means earlier "
+                       "layers count.")
+
+
+def expected_layer(layers: list[int], weights: list[float]) -> float:
+    """sum_l l * w_l over the layers (weights normalised to sum to 1)."""
+    total = sum(weights) or 1.0
+    return sum(layer * w for layer, w in zip(layers, weights)) / total
 
 
 def layer_bars(layers: list[int], weights: list[float], caption: str = "") -> str:
@@ -43,8 +55,10 @@ def layer_bars(layers: list[int], weights: list[float], caption: str = "") -> st
         f'<div class="fill" style="height:{100 * w / top:.1f}%"></div></div>' for layer, w in pairs)
     axis = "".join(f"<span>{layer}</span>" for layer, _ in pairs)
     cap = f'<div class="lb-caption">{escape(caption)}</div>' if caption else ""
+    expected = (f'<div class="lb-expected">expected layer <b>{expected_layer(layers, weights):.1f}</b> '
+                f'of {max(layers)}</div>') if layers else ""
     return (f'<div class="lb-chart"><div class="lb-bars">{bars}</div><div class="lb-axis">{axis}</div>'
-            f'<div class="lb-caption">encoder layer &rarr; mean weight over the tokens</div>{cap}</div>')
+            f'<div class="lb-caption">encoder layer &rarr; mean weight over the tokens</div>{expected}{cap}</div>')
 
 
 def display_token(piece: str) -> tuple[str, bool]:
@@ -79,9 +93,10 @@ def token_heatmap(tokens: list[str], layers: list[int], token_weights: list[list
         best = max(range(len(row)), key=lambda j: row[j])
         cls = ' class="special"' if piece in SPECIAL else ""
         rows.append(f'<tr{cls}><td class="tok" dir="auto" title="{escape(piece)}">{shown}</td>{cells}'
-                    f"<td>{layers[best]} ({row[best]:.2f})</td></tr>")
+                    f"<td>{layers[best]} ({row[best]:.2f})</td><td>{expected_layer(layers, row):.1f}</td></tr>")
     return (f'{head_block}<div class="lb-caption">Each row is one encoder token (the task template and the encoder prefix '
             f'are part of the input); shade = weight given to each layer (darkest = {top:.2f}); '
-            f'&middot; marks a piece that continues the word before.</div>'
-            f'<div class="lb-heat"><table><thead><tr><th>token</th>{head}<th>dominant layer</th></tr></thead>'
+            f'&middot; marks a piece that continues the word before. {EXPECTED_LAYER_NOTE}</div>'
+            f'<div class="lb-heat"><table><thead><tr><th>token</th>{head}<th>dominant layer</th>'
+            f'<th>expected layer</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>')

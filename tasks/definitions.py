@@ -39,6 +39,7 @@ class Task:
     open_languages: bool = False        # any language code present in the local file is accepted, not only `languages`
     title: str = ""                     # a short name for the app's task selector (default: the description)
     examples: tuple = ()                # the app's examples: {lang (a language name), <each of text_fields>}
+    version: str = "1.0"                # bump when the template, choices or data change (results carry it)
 
     def prompt(self, example: dict) -> str:
         return self.template.format(**{k: str(example[k]).strip() for k in self.text_fields})
@@ -139,6 +140,7 @@ class AlignmentTask:
     source: str                         # the query language (English)
     languages: tuple                    # the target languages
     local_file: str                     # under --data-dir: one JSON object per line with id, source and targets
+    version: str = "1.0"
 
 
 ALIGNMENT_TASKS = {t.name: t for t in [

@@ -1,6 +1,7 @@
 """The Gradio app: launched in-process on tiny untrained bridges and called through gradio_client, like a user's
 browser or script would; bad input, 16 clients at once, memory over many requests; settings vs the Space config."""
 import gc
+import json
 import re
 import sys
 import time
@@ -14,9 +15,10 @@ import yaml
 
 import app
 from eval.results import SCHEMA, write_json_atomic
+from fusion.config import STRATEGIES
 from tasks import get_task
 from fusion.errors import ConfigError, InputError
-from layerbridge_app import views
+from layerbridge_app import leaderboard_view, views
 from layerbridge_app.registry import find_checkpoints, load_registry
 from layerbridge_app.settings import ROOT, load_settings
 from tests.support import launch, save_untrained_checkpoints
@@ -29,27 +31,14 @@ SINHALA = "ශ්‍රී ලංකා ක්‍රිකට් කණ්ඩා
 XSS = '<img src=x onerror=alert(1)><script>alert(2)</script>'
 
 
-def result_file(name, task, accs: dict, n=100, strategy="last"):
-    results = {lang: {"acc,none": a, "n": n} for lang, a in accs.items()}
-    results["average"] = {"acc,none": sum(accs.values()) / len(accs)}
-    return {"schema": SCHEMA, "model": {"name": name, "kind": "fused", "strategy": strategy, "encoder": "e5",
-                                        "llm": "gemma"}, "task": task, "results": results,
-            "date": "2026-01-01T00:00:00Z"}
-
-
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     return save_untrained_checkpoints(tmp_path_factory.mktemp("checkpoints"), preset="tiny")
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    d = tmp_path_factory.mktemp("results")
-    write_json_atomic(d / "a.json", result_file("tiny-nli-last", "xnli", {"en": 0.5, "hi": 0.4}))
-    write_json_atomic(d / "b.json", result_file("tiny-nli-transformer-softmax", "xnli", {"en": 0.6, "hi": 0.45},
-                                                strategy="transformer-softmax"))
-    write_json_atomic(d / "c.json", result_file("tiny-news-last", "sinhala_news", {"si": 0.7}, n=50))
-    return d
+def results(results_fixture):
+    return results_fixture
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +72,7 @@ def check_prediction(out, family="news"):
     assert sorted(probs) == sorted(targets) and sum(probs.values()) == pytest.approx(1.0, abs=1e-4)
     assert details["label"] == label["label"] and details["layers"] == sorted(details["layers"])
     assert sum(details["layer_weights"]) == pytest.approx(1.0, abs=1e-3)
+    assert min(details["layers"]) <= details["expected_layer"] <= max(details["layers"])
     assert len(details["tokens"]) == len(details["token_weights"]) > 0
     assert all(len(row) == len(details["layers"]) for row in details["token_weights"])
     assert bars.count('class="lb-bar"') == len(details["layers"])
@@ -236,6 +226,15 @@ def test_views_escape_tokens_and_order_layers():
     assert views.display_token("▁ශ්‍රී") == ("ශ්‍රී", False) and views.display_token("ව") == ("ව", True)
 
 
+def test_expected_layer_of_the_input_and_of_each_token():
+    assert views.expected_layer([1, 2, 3], [0.0, 0.0, 1.0]) == 3
+    assert views.expected_layer([1, 2, 3, 4], [0.25] * 4) == pytest.approx(2.5)
+    assert "expected layer <b>2.5</b> of 4" in views.layer_bars([1, 2, 3, 4], [0.25] * 4)
+    heat = views.token_heatmap(["▁a", "b"], [1, 2], [[1.0, 0.0], [0.5, 0.5]])
+    assert "<th>expected layer</th>" in heat and "<td>1.0</td>" in heat and "<td>1.5</td>" in heat
+    assert "Tenney" in heat
+
+
 # ---------------------------------------------------------------- models
 
 def test_registry_loads_backbones_once_and_skips_broken_checkpoints(checkpoints, tmp_path):
@@ -285,11 +284,12 @@ def test_sentiment_tamil(client):
 
 def test_compare_runs_every_strategy_and_the_plain_llm(client):
     out = client.predict("news", SINHALA, "", "", api_name="/compare")
-    labels, views_html, info, details = out[0:8:2], out[1:8:2], out[8], out[9]
+    k = 2 * (len(STRATEGIES) + 1)
+    labels, views_html, info, details = out[0:k:2], out[1:k:2], out[k], out[k + 1]
     targets = {t.strip() for t in get_task("news").targets}
     assert all(lab["label"] in targets for lab in labels)
-    assert list(details["models"]) == ["last", "global-softmax", "transformer-softmax", "plain LLM"]
-    assert all(v.count('class="lb-bar"') == 4 for v in views_html[:3]) and "no layer weights" in views_html[3]
+    assert list(details["models"]) == [*STRATEGIES, "plain LLM"]
+    assert all(v.count('class="lb-bar"') == 4 for v in views_html[:-1]) and "no layer weights" in views_html[-1]
     assert details["models"]["plain LLM"]["layer_weights"] == []
     assert "Sinhala" in info
 
@@ -337,9 +337,36 @@ def test_leaderboard_filters_and_csv(client, results):
     assert "No results match" in note
 
 
+def test_leaderboard_gives_a_table_and_charts_per_benchmark(client, results):
+    benchmark, table, plot, gain, cards, csv, json_file, note = client.predict(None, "checkpoints",
+                                                                               api_name="/leaderboard_refresh")
+    assert [c[0] for c in benchmark["choices"]] == ["sib200", "xnli"] and benchmark["value"] == "sib200"
+    for task, langs in (("sib200", ["group:si-ta-bn", "sin_Sinh"]), ("xnli", ["en", "hi"])):
+        table, plot, gain, cards, csv, json_file, note = client.predict(task, "checkpoints", api_name="/leaderboard")
+        assert set(langs) <= set(table["headers"]) and "average" in table["headers"] and "n" in table["headers"]
+        assert all("±" in row[table["headers"].index("average")] for row in table["data"]
+                   if row[0] != "old-model")
+        assert plot["type"] == gain["type"] == "matplotlib" and plot["plot"].startswith("data:image/png")
+        assert "n = " in note and "bootstrap" in note and "tiny" in cards
+        lines = Path(csv["value"] if isinstance(csv, dict) else csv).read_text().splitlines()
+        assert lines[0].startswith("model,model_group,checkpoint") and all(f",{task}," in line for line in lines[1:])
+        rows = json.loads(Path(json_file["value"] if isinstance(json_file, dict) else json_file).read_text())
+        assert {r["task"] for r in rows} == {task} and "ci_low" in rows[0]
+    table, *_ = client.predict("sib200", "mean", api_name="/leaderboard")
+    assert "mean of 2" in [row[table["headers"].index("seed")] for row in table["data"]]
+
+
 def test_leaderboard_without_results_is_a_note(tmp_path):
-    df, note = app.leaderboard_table(tmp_path / "missing")
-    assert df.empty and "No results yet" in note and "python -m eval run" in note
+    v = leaderboard_view.view(tmp_path / "missing", None, "checkpoints", tmp_path)
+    assert v["table"].empty and "No results yet" in v["note"] and "python -m eval run" in v["note"]
+
+
+def test_leaderboard_escapes_results_text(tmp_path, results):
+    from eval.records import load_records
+    records = load_records(results)
+    records = records.assign(model=XSS, checkpoint=XSS)
+    html = leaderboard_view.cards_html(records)
+    assert "<script>" not in html and escape(XSS) in html
 
 
 # ---------------------------------------------------------------- bad input
@@ -388,7 +415,7 @@ def test_html_payload_is_escaped_in_every_output(client):
     assert XSS in details["prompt"]  # the model saw the text as typed (JSON output, shown as text)
     compare = client.predict("news", XSS, "", "", api_name="/compare")
     assert not any("<img" in x or "<script" in x for x in compare if isinstance(x, str))
-    assert escape(XSS) in compare[7]  # the plain LLM's panel shows the prompt it read
+    assert escape(XSS) in compare[2 * len(STRATEGIES) + 1]  # the plain LLM's panel shows the prompt it read
 
 
 # ---------------------------------------------------------------- load

@@ -1,5 +1,11 @@
 """The app in a real browser (Debian's chromium driven by Playwright): a Sinhala prediction with its weight views,
-the NLI boxes after an example click, and an HTML payload that must show as text without running."""
+the NLI boxes after an example click, an HTML payload that must show as text without running, and the Leaderboard
+tab's benchmark switch, chart and interval column.
+
+Screenshots go to $LAYERBRIDGE_SCREENSHOTS when it is set (for a person to look at: with Debian's fonts-noto-core
+Sinhala, Tamil and Bengali show as text, not boxes), else to the test's tmp directory."""
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -19,11 +25,17 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason="no /usr/bin/chro
                                                                   "it with apt-get install chromium)")
 
 
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    where = Path(os.environ["LAYERBRIDGE_SCREENSHOTS"]) if os.environ.get("LAYERBRIDGE_SCREENSHOTS") else tmp_path
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
 @pytest.fixture(scope="module")
-def url(tmp_path_factory):
+def url(tmp_path_factory, results_fixture):
     ckpts = save_untrained_checkpoints(tmp_path_factory.mktemp("ckpts"), "tiny")
-    settings = load_settings(preset="tiny", checkpoints_dir=str(ckpts),
-                             results_dir=str(tmp_path_factory.mktemp("results")))
+    settings = load_settings(preset="tiny", checkpoints_dir=str(ckpts), results_dir=str(results_fixture))
     demo = app.build_demo(load_registry(ckpts, "tiny", device="cpu"), settings)
     yield launch(demo)
     demo.close()
@@ -48,7 +60,7 @@ def classify(page, text):
     page.get_by_role("button", name="Classify").click()
 
 
-def test_sinhala_prediction_and_weight_views(page, tmp_path):
+def test_sinhala_prediction_and_weight_views(page, shots):
     classify(page, SINHALA)
     page.locator("#lb-token-weights table").wait_for(timeout=30_000)
     label = page.locator("#lb-prediction").inner_text()
@@ -56,8 +68,9 @@ def test_sinhala_prediction_and_weight_views(page, tmp_path):
     assert page.locator("#lb-layer-weights .lb-bar").count() == 4          # the tiny encoder's layers
     assert page.locator("#lb-token-weights tbody tr").count() > 5
     assert "Sinhala" in page.get_by_text("Language (from the script)").inner_text()
-    page.screenshot(path=str(tmp_path / "predict.png"), full_page=True)
-    assert (tmp_path / "predict.png").stat().st_size > 10_000
+    assert "expected layer" in page.locator("#lb-layer-weights").inner_text()
+    page.screenshot(path=str(shots / "predict.png"), full_page=True)
+    assert (shots / "predict.png").stat().st_size > 10_000
 
 
 def test_nli_boxes_stay_visible_after_an_example(page):
@@ -73,7 +86,7 @@ def test_nli_boxes_stay_visible_after_an_example(page):
     assert any(c in page.locator("#lb-prediction").inner_text() for c in ("Entailment", "Neutral", "Contradiction"))
 
 
-def test_html_payload_shows_as_text_and_never_runs(page, tmp_path):
+def test_html_payload_shows_as_text_and_never_runs(page, shots):
     classify(page, PAYLOAD)
     page.locator("#lb-token-weights table").wait_for(timeout=30_000)
     assert PAYLOAD in page.locator("#lb-token-weights .lb-prompt").inner_text()  # shown as text
@@ -91,4 +104,22 @@ def test_html_payload_shows_as_text_and_never_runs(page, tmp_path):
     assert PAYLOAD in page.locator(".lb-prompt").filter(visible=True).first.inner_text()
     page.wait_for_timeout(500)
     assert page.dialogs == [] and page.evaluate("window.__xss") is None
-    page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+    page.screenshot(path=str(shots / "compare.png"), full_page=True)
+
+
+def test_leaderboard_switches_benchmark_and_shows_chart_and_intervals(page, shots):
+    page.get_by_role("tab", name="Leaderboard").click()
+    table = page.locator("#lb-table")
+    table.get_by_text("sin_Sinh").first.wait_for(timeout=30_000)            # the first benchmark: sib200
+    page.locator("#lb-accuracy-chart img").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(shots / "leaderboard-sib200.png"), full_page=True)
+    page.locator("#lb-benchmark input").click()
+    page.get_by_role("option", name="xnli").click()
+    table.get_by_text("hi", exact=True).first.wait_for(timeout=30_000)
+    assert table.get_by_text("sin_Sinh").count() == 0                      # only this benchmark's languages
+    assert table.get_by_text(re.compile(r"^\d+\.\d ±\d+\.\d$")).count() > 3  # the interval column
+    chart = page.locator("#lb-accuracy-chart img").first
+    chart.wait_for(timeout=30_000)
+    assert chart.bounding_box()["width"] > 300
+    assert page.locator("#lb-gain-chart img").count() == 1
+    page.screenshot(path=str(shots / "leaderboard-xnli.png"), full_page=True)

@@ -1,5 +1,6 @@
 """The evaluation command and API on a tiny checkpoint and fixture files: files written, resume after a kill,
 two processes, generation scoring, and clear errors for bad input."""
+import hashlib
 import json
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from eval.__main__ import main
 from eval.results import read_results
 from eval.runner import evaluate
 from tasks import NLI_LABELS
+from tasks.definitions import NLI_TEMPLATE
 from tests.conftest import tiny
 from tests.support import launch_two_processes
 
@@ -117,6 +119,30 @@ def test_limit_and_api_without_files(checkpoint, data_dir, reference):
     ref = [p for p in reference[2] if p["lang"] == "hi" and p["id"] in ids]
     assert len(ref) == 5
     assert r["results"]["hi"]["acc,none"] == pytest.approx(sum(p["correct"] for p in ref) / 5)
+
+
+def test_runs_on_the_same_items_carry_the_same_doc_hashes(reference, checkpoint, data_dir, tmp_path):
+    """A second run (another batch size, a sample of one language) writes the same doc_hash and prompt_hash for
+    every item both scored, so the two can be paired; the header names the task's version and definition."""
+    _, results, preds = reference
+    r = evaluate(str(checkpoint), "xnli", languages=["hi"], data_dir=data_dir, limit=6, output_dir=tmp_path,
+                 batch_size=5, bootstrap=0, progress=False)
+    again = {(p["lang"], p["id"]): p for p in predictions(tmp_path / "tiny-nli-global-softmax" /
+                                                          "xnli.predictions.jsonl")}
+    first = {(p["lang"], p["id"]): p for p in preds}
+    assert len(again) == 6
+    for k, p in again.items():
+        assert p["doc_hash"] == first[k]["doc_hash"] and p["prompt_hash"] == first[k]["prompt_hash"]
+        assert {"id", "gold", "predicted", "loglik", "correct"} <= set(p)
+    assert len({p["doc_hash"] for p in preds}) == len(preds)         # one hash per item
+    assert r["task_config"] == results["task_config"] and r["task_config"]["version"] == "1.0"
+    assert results["task_config"]["template"] == NLI_TEMPLATE and len(results["task_config"]["hash"]) == 64
+    assert list(results["task_config"]["data"].values())[0] == hashlib.sha256(
+        (data_dir / "xnli" / "test.jsonl").read_bytes()).hexdigest()
+    assert results["results"]["en"]["acc_stderr,none"] > 0 and results["results"]["average"]["acc_stderr,none"] > 0
+    from eval.pairing import paired_difference
+    d = paired_difference(list(again.values()), preds)
+    assert d["n"] == 6 and d["diff"] == 0                            # the same model on the same items
 
 
 def test_resume_after_kill_equals_uninterrupted_run(reference, checkpoint, data_dir, tmp_path):

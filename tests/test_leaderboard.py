@@ -1,10 +1,14 @@
-"""The leaderboard command: good results files make rows; malformed and foreign files are skipped with a warning."""
+"""The tidy results table (eval.records), its per-benchmark views (eval.leaderboard) and the leaderboard command:
+good results files make rows, old ones load with what they lack shown as unknown, malformed and foreign files are
+skipped with a warning."""
 import json
 
 import pandas as pd
 import pytest
 
 from eval.__main__ import main
+from eval.leaderboard import benchmark_table, benchmarks, reference_lines, select
+from eval.records import load_records, mean_over_seeds, model_cards
 from eval.results import SCHEMA, write_json_atomic
 
 
@@ -41,24 +45,24 @@ def test_leaderboard_from_good_malformed_and_foreign_files(tmp_path, capsys):
     for name in ("truncated.json", "foreign.json", "list.json", "latin1.json", "bad_values.json", "bad_name.json"):
         assert f"skipping {d / name}" in err, name
     assert err.count("warning: ") == 6 and "Traceback" not in err
-    df = pd.read_csv(tmp_path / "lb.csv")
-    assert list(df["model"]) == ["a", "b"]
-    a = df.set_index("model").loc["a"]
-    assert a["xnli avg"] == 70.0 and a["xnli/en"] == 80.0 and a["xnli/hi"] == 60.0   # the newest file wins
-    assert a["ntrex_alignment avg"] == 80.0 and a["ntrex_alignment/si"] == 90.0
-    assert df.set_index("model").loc["b", "xnli/en"] == 50.0
+    df = pd.read_csv(tmp_path / "lb.csv")   # the tidy table
+    assert sorted(set(df["model"])) == ["a", "b"]
+    value = df.set_index(["model", "task", "lang", "metric"])["value"]
+    assert value[("a", "xnli", "average", "acc,none")] == pytest.approx(0.7)            # the newest file wins
+    assert value[("a", "xnli", "en", "acc,none")] == pytest.approx(0.8)
+    assert value[("a", "ntrex_alignment", "si", "retrieval@1,fused")] == pytest.approx(0.9)
+    assert value[("b", "xnli", "en", "acc,none")] == pytest.approx(0.5)
     md = (tmp_path / "lb.md").read_text()
-    assert "| a " in md and "xnli avg" in md and md.strip() in out
+    assert "## xnli (acc,none, %)" in md and "| a " in md and "80.0 ±5.0" in md and md.strip() in out
 
 
 def test_runs_of_other_scorings_get_their_own_rows(tmp_path):
-    from eval.leaderboard import build_leaderboard
     d = tmp_path / "results"
     write_json_atomic(d / "a" / "xnli.json", dict(result("a", "xnli", {"en": 0.8}), config={"scoring": "loglik"}))
     write_json_atomic(d / "a2" / "xnli.json", dict(result("a", "xnli", {"en": 0.7}, date="2026-02-01"),
-                                                   config={"scoring": "constrained"}))
-    df = build_leaderboard(d).set_index("model")
-    assert df.loc["a", "xnli/en"] == 80.0 and df.loc["a (constrained)", "xnli/en"] == 70.0
+                                                   config={"scoring": "constrained", "precision": "bfloat16"}))
+    table = benchmark_table(load_records(d), "xnli", formatted=False).set_index("model")
+    assert table.loc["a", "en"] == 80.0 and table.loc["a (constrained) [bfloat16]", "en"] == 70.0
 
 
 def test_leaderboard_default_output_and_missing_dir(tmp_path, capsys):
@@ -75,3 +79,83 @@ def test_leaderboard_of_an_empty_dir(tmp_path, capsys):
     (tmp_path / "r").mkdir()
     main(["leaderboard", "--results", str(tmp_path / "r")])
     assert "(no results)" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- the tidy table of a fixture directory
+
+def test_tidy_table_has_a_row_per_run_task_language_metric(results_fixture):
+    r = load_records(results_fixture)
+    assert benchmarks(r) == ["sib200", "xnli"]
+    acc = r[r["metric"] == "acc,none"].set_index(["model", "task", "lang"])
+    assert not acc.index.duplicated().any()
+    assert set(acc.loc["tiny-last"].index) == {("xnli", "en"), ("xnli", "hi"), ("xnli", "average")}
+    row = acc.loc[("tiny-last", "xnli", "en")]
+    assert row["checkpoint"] == "tiny-nli-last" and row["family"] == "nli" and row["precision"] == "float32"
+    assert row["n"] == 40 and row["ci_low"] <= row["value"] <= row["ci_high"] and row["stderr"] > 0
+    assert row["seed"] == 0 and row["task_version"] == "1.0" and len(row["task_hash"]) == 64
+    # sib200: the language groups, seeds from the -s<N> suffix, a probe as an ordinary row
+    sib = acc.loc["tiny-topic-last-s1"].loc["sib200"]
+    assert {"group:low-resource", "group:si-ta-bn", "average", "sin_Sinh"} <= set(sib.index)
+    assert sib.loc["group:si-ta-bn", "level"] == "group" and sib.loc["sin_Sinh", "seed"] == 1
+    assert acc.loc[("probe-tiny", "sib200", "eng_Latn"), "kind"] == "probe"
+    for metric in ("f1_macro,none",):
+        assert metric in set(r["metric"])
+
+
+def test_old_files_load_with_unknown_fields(results_fixture):
+    r = load_records(results_fixture)
+    old = r[r["model"] == "old-model"].set_index("lang")
+    assert set(old.index) == {"en", "hi", "average"}
+    assert (old["precision"] == "unknown").all() and (old["scoring"] == "unknown").all()
+    assert (old["task_version"] == "unknown").all() and old["stderr"].isna().all() and old["seed"].isna().all()
+    assert old.loc["en", "ci_high"] == 0.7 and pd.isna(old.loc["average", "ci_low"])
+
+
+def test_group_averages_missing_from_an_old_file_come_from_the_task(tmp_path):
+    from tests.conftest import write_run
+    data = write_run(tmp_path, "old-sib", "sib200", {"sin_Sinh": 0.4, "tam_Taml": 0.6, "eng_Latn": 0.9})
+    for key in [k for k in data["results"] if k.startswith("group:")]:
+        del data["results"][key]
+    write_json_atomic(tmp_path / "old-sib" / "sib200.json", data)
+    acc = load_records(tmp_path).query("metric == 'acc,none'").set_index("lang")
+    assert acc.loc["group:si-ta-bn", "value"] == pytest.approx((acc.loc["sin_Sinh", "value"]
+                                                                + acc.loc["tam_Taml", "value"]) / 2)
+    assert acc.loc["group:si-ta-bn", "level"] == "group" and pd.isna(acc.loc["group:si-ta-bn", "ci_low"])
+
+
+def test_benchmark_table_shows_intervals_groups_and_n(results_fixture):
+    r = load_records(results_fixture)
+    t = benchmark_table(r, "sib200")
+    assert list(t.columns[:6]) == ["model", "checkpoint", "kind", "strategy", "seed", "precision"]
+    assert list(t.columns[6:]) == ["average", "group:low-resource", "group:si-ta-bn", "eng_Latn", "sin_Sinh",
+                                   "tam_Taml", "n"]
+    assert t["average"].str.match(r"^\d+\.\d ±\d+\.\d$").all() and set(t["n"]) == {"30"}
+    assert t.iloc[0]["strategy"] == "transformer-softmax"          # best average first
+    x = benchmark_table(r, "xnli").set_index("model")
+    assert x.loc["old-model", "en"] == "60.0 ±10.0" and x.loc["old-model", "average"] == "50.0"  # no interval
+    assert x.loc["tiny-last", "seed"] == "0" and x.loc["old-model", "seed"] == ""
+    assert reference_lines(r, "xnli")["chance"] == pytest.approx(1 / 3)
+    assert set(reference_lines(r, "xnli")) == {"chance", "plain-tiny"}
+
+
+def test_mean_over_seeds(results_fixture):
+    r = load_records(results_fixture)
+    rows = select(r, "sib200", seeds="mean").set_index(["model", "lang"])
+    last = rows.loc[("tiny-topic-last", "eng_Latn")]
+    runs = select(r, "sib200").set_index(["model", "lang"])["value"]
+    assert last["n_seeds"] == 2 and last["checkpoint"] == "tiny-topic-last, tiny-topic-last-s1"
+    assert last["value"] == pytest.approx((runs[("tiny-topic-last", "eng_Latn")]
+                                           + runs[("tiny-topic-last-s1", "eng_Latn")]) / 2)
+    assert last["ci_low"] <= last["value"] <= last["ci_high"]
+    assert rows.loc[("probe-tiny", "eng_Latn"), "n_seeds"] == 1
+    table = benchmark_table(r, "sib200", seeds="mean")
+    assert len(table) == 3 and set(table["seed"]) == {"mean of 2", "mean of 1"}
+    assert mean_over_seeds(r.iloc[0:0]).empty
+
+
+def test_model_cards_name_the_training(results_fixture):
+    r = load_records(results_fixture)
+    cards = {c["checkpoint"]: c for c in model_cards(r[r["task"] == "xnli"])}
+    assert cards["tiny-nli-last"]["steps"] == 150 and cards["tiny-nli-last"]["train task"] == "xnli"
+    assert cards["tiny-nli-last"]["seed"] == 0 and cards["tiny-nli-last"]["precision"] == "float32"
+    assert cards["old-model"]["steps"] == "unknown" and cards["old-model"]["precision"] == "unknown"

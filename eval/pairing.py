@@ -1,0 +1,151 @@
+"""Paired comparison of two runs on identical test items: the accuracy difference with a paired-bootstrap 95%
+interval and an exact McNemar p-value, per language and per language group.
+
+Items are paired by `doc_hash` (eval.trace) where both runs recorded it, else by (language, id). Only items scored
+by both runs count, so a difference is never an artefact of different samples.
+
+    from eval.pairing import paired_difference, read_predictions
+    paired_difference(read_predictions("results/a/xnli.predictions.jsonl"),
+                      read_predictions("results/b/xnli.predictions.jsonl"))
+    # {"diff": 0.031, "ci95": [-0.012, 0.074], "n": 900, "p_value": 0.17, "languages": [...]}
+"""
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tasks import TASKS
+
+
+def read_predictions(path) -> list[dict]:
+    """The per-example records of a predictions JSONL file (lines that are not JSON objects are skipped)."""
+    out = []
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            out.append(record)
+    return out
+
+
+def item_key(record: dict, by_hash: bool) -> tuple:
+    return ("doc", record["doc_hash"]) if by_hash else (record.get("lang"), str(record.get("id")))
+
+
+def pair(records_a: list[dict], records_b: list[dict]) -> list[tuple[dict, dict]]:
+    """(a, b) for every item both lists scored, in a's order; by doc_hash when every record has one."""
+    for name, records in (("records_a", records_a), ("records_b", records_b)):
+        missing = sum("correct" not in r for r in records)
+        if missing:
+            raise ValueError(f"{name}: {missing} record(s) have no 'correct' field; pair classification "
+                             f"predictions (eval run writes them)")
+    by_hash = all(r.get("doc_hash") for r in [*records_a, *records_b])
+    b = {item_key(r, by_hash): r for r in records_b}
+    return [(r, b[item_key(r, by_hash)]) for r in records_a if item_key(r, by_hash) in b]
+
+
+def mcnemar_p(a_only: int, b_only: int) -> float:
+    """Exact two-sided McNemar p-value from the discordant pairs (binomial test with p = 1/2)."""
+    from scipy.stats import binomtest
+    n = a_only + b_only
+    return 1.0 if n == 0 else float(binomtest(a_only, n, 0.5).pvalue)
+
+
+def paired_difference(records_a: list[dict], records_b: list[dict], n_boot: int = 1000, seed: int = 0) -> dict:
+    """accuracy(a) - accuracy(b) on the items both scored -> {"diff", "ci95", "n", "p_value", "languages"}.
+
+    With several languages the difference is the unweighted mean of the per-language differences (as the results'
+    averages are), and each bootstrap replicate resamples the items of every language separately (stratified
+    paired bootstrap, percentile interval). p_value: exact McNemar test on the discordant pairs. Raises
+    ValueError when no item is shared."""
+    pairs = pair(records_a, records_b)
+    if not pairs:
+        raise ValueError("the two runs share no test item (compared by doc_hash, else by language and id)")
+    by_lang: dict = {}
+    for a, b in pairs:
+        by_lang.setdefault(str(a.get("lang")), []).append(int(bool(a["correct"])) - int(bool(b["correct"])))
+    diffs = {lang: np.asarray(d, dtype=float) for lang, d in by_lang.items()}
+    diff = float(np.mean([d.mean() for d in diffs.values()]))
+    ci = None
+    if n_boot > 0:
+        reps = np.zeros(n_boot)
+        for lang, d in diffs.items():
+            rng = np.random.default_rng([seed, zlib.crc32(lang.encode())])
+            reps += d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(1)
+        reps /= len(diffs)
+        ci = [float(x) for x in np.percentile(reps, [2.5, 97.5])]
+    all_d = np.concatenate(list(diffs.values()))
+    return {"diff": diff, "ci95": ci, "n": len(pairs), "p_value": mcnemar_p(int((all_d > 0).sum()),
+                                                                            int((all_d < 0).sum())),
+            "languages": list(diffs)}
+
+
+GAIN_COLUMNS = ["model", "model_group", "checkpoint", "strategy", "seed", "precision", "scoring", "task", "lang",
+                "level", "baseline", "diff", "ci_low", "ci_high", "n", "p_value"]
+
+
+def predictions_path(results_file) -> Path:
+    p = Path(results_file)
+    return p.with_name(p.name[:-len(".json")] + ".predictions.jsonl")
+
+
+def _runs(records: pd.DataFrame) -> pd.DataFrame:
+    cols = ["model", "model_group", "checkpoint", "kind", "strategy", "seed", "precision", "scoring", "task",
+            "results_file"]
+    return records[cols].drop_duplicates("results_file").reset_index(drop=True)
+
+
+def _baseline_for(run, baselines: pd.DataFrame):
+    """The baseline run for the same task, precision and scoring, and the same seed (a run of unknown seed pairs
+    with a baseline of unknown seed); else the only baseline there is."""
+    same = baselines[(baselines["task"] == run["task"]) & (baselines["precision"] == run["precision"])
+                     & (baselines["scoring"] == run["scoring"])]
+    seeded = same[same["seed"].isna()] if pd.isna(run["seed"]) else same[same["seed"] == run["seed"]]
+    pick = seeded if len(seeded) == 1 else same
+    return pick.iloc[0] if len(pick) == 1 else None
+
+
+def gains_over_baseline(records: pd.DataFrame, baseline: str = "last", n_boot: int = 1000,
+                        seed: int = 0) -> pd.DataFrame:
+    """For every fused run whose strategy is not `baseline`: its paired accuracy gain over the `baseline`-strategy
+    run of the same task (and seed), per language, per language group and on average (GAIN_COLUMNS; diff in
+    accuracy points of [0, 1]). Runs without a predictions file or without a unique baseline are left out."""
+    if records.empty:
+        return pd.DataFrame(columns=GAIN_COLUMNS)
+    runs = _runs(records)
+    fused = runs[runs["kind"] == "fused"]
+    baselines = fused[fused["strategy"] == baseline]
+    rows = []
+    for _, run in fused[fused["strategy"] != baseline].iterrows():
+        base = _baseline_for(run, baselines)
+        a, b = predictions_path(run["results_file"]), None if base is None else predictions_path(base["results_file"])
+        if b is None or not a.is_file() or not b.is_file():
+            continue
+        ra, rb = read_predictions(a), read_predictions(b)
+        if not ra or any("correct" not in r for r in ra + rb):
+            continue  # alignment predictions: nothing to pair
+        task = TASKS.get(run["task"])
+        langs = list(dict.fromkeys(r.get("lang") for r in ra))
+        parts = [(lang, "language", [lang]) for lang in langs]
+        parts += [(f"group:{g}", "group", [x for x in members if x in langs])
+                  for g, members in (task.groups if task else {}).items()]
+        parts.append(("average", "average", langs))
+        for lang, level, members in parts:
+            if not members:
+                continue
+            keep = set(members)
+            try:
+                d = paired_difference([r for r in ra if r.get("lang") in keep],
+                                      [r for r in rb if r.get("lang") in keep], n_boot=n_boot, seed=seed)
+            except ValueError:
+                continue
+            lo, hi = d["ci95"] or (np.nan, np.nan)
+            rows.append(dict({k: run[k] for k in ("model", "model_group", "checkpoint", "strategy", "seed", "precision",
+                                                  "scoring", "task")},
+                             lang=lang, level=level, baseline=base["checkpoint"], diff=d["diff"], ci_low=lo,
+                             ci_high=hi, n=d["n"], p_value=d["p_value"]))
+    return pd.DataFrame(rows, columns=GAIN_COLUMNS)
