@@ -4,7 +4,7 @@ encoder fused, layer by layer, into a frozen English LLM, and see which encoder 
     python app.py                                   # pocket checkpoints under checkpoints/, http://127.0.0.1:7860
     python app.py --preset tiny --checkpoints-dir /tmp/ckpts --port 7861
 
-Tabs: Predict (one checkpoint), Compare (last layer vs global softmax vs transformer softmax vs the LLM alone),
+Tabs: Predict (one checkpoint), Compare (every strategy, the LLM alone and the encoder alone),
 Leaderboard (results/ of `python -m eval run`), About. Models load once at start-up; model calls run one at a
 time behind a lock and a bounded queue. The task families, their input boxes, titles and examples come from the
 tasks themselves (tasks/): a new classification family needs no change here.
@@ -166,18 +166,22 @@ def compare(family, *values):
     progress = gr.Progress()
     task, prompt, lang, notes = read_input(family, values, SETTINGS.max_input_chars)
     outputs, details = [], {"task": task.name, "prompt": prompt, "language": lang.code, "models": {}}
-    keys = [(family, s) for s in SETTINGS.strategies] + ["plain"]
+    keys = [(family, s) for s in SETTINGS.strategies] + ["plain", ("probe", family)]
     for i, key in enumerate(keys):
-        name = "plain LLM" if key == "plain" else key[1]
+        name = "plain LLM" if key == "plain" else "encoder alone" if key[0] == "probe" else key[1]
         progress((i, len(keys)), desc=f"{name}")
-        if key != "plain" and REGISTRY.get(*key) is None:
-            outputs += [None, views.empty("no trained checkpoint for this strategy")]
+        if REGISTRY.model(key) is None:
+            outputs += [None, views.empty("no trained checkpoint for this strategy" if key[0] != "probe" else
+                                          "no encoder-alone baseline trained for this task")]
             continue
         result = classify_with(key, prompt, task.targets)
         notes += [n for n in truncation_note(result, key) if n not in notes]
         if key == "plain":
             view = views.empty("The LLM reads the prompt text itself (no encoder, no bridge): no layer weights.") \
                 + views.prompt_block(prompt, "the LLM")
+        elif key[0] == "probe":
+            view = views.empty("No LLM: the encoder's last layer, mean-pooled, and a logistic regression trained on "
+                               "the same English data (the baseline the LLM has to beat).")
         else:
             view = views.layer_bars(result["layers"], result["layer_weights"])
         outputs += [label_value(result), view]
@@ -361,6 +365,9 @@ def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Block
                     with gr.Column(min_width=220):
                         c_out += [gr.Label(label="LLM alone", num_top_classes=3),
                                   gr.HTML(views.empty("no layer weights"))]
+                    with gr.Column(min_width=220):
+                        c_out += [gr.Label(label="encoder alone (no LLM)", num_top_classes=3),
+                                  gr.HTML(views.empty("no LLM"))]
                 with gr.Accordion("Details (JSON)", open=False):
                     c_details = gr.JSON(label="Details")
                 c_task.change(on_task, c_task, [*c_columns, *c_groups], api_visibility="private",

@@ -67,6 +67,28 @@ class EncoderProbe:
 
     @classmethod
     def from_pretrained(cls, path, device=None, dtype="auto") -> "EncoderProbe":
+        config, weight, bias = cls.read(path)
+        probe = cls.from_config(config, device, dtype, weight, bias)
+        return probe.checked(path)
+
+    @classmethod
+    def load_on(cls, path, encoder, tokenizer, encoder_name: str) -> "EncoderProbe":
+        """A saved probe on an already-loaded encoder (the app shares the bridges' encoder)."""
+        config, weight, bias = cls.read(path)
+        if config.encoder != encoder_name:
+            raise CheckpointError(f"{path} was trained on the encoder {config.encoder!r}, not {encoder_name!r}")
+        return cls(config, encoder, tokenizer, weight, bias).checked(path)
+
+    def checked(self, path) -> "EncoderProbe":
+        if self.weight.shape[1] != self.encoder.get_input_embeddings().embedding_dim:
+            raise CheckpointError(f"{path} was trained on an encoder of width {self.weight.shape[1]}, not "
+                                  f"{self.config.encoder}")
+        self.path = Path(path).expanduser()
+        return self
+
+    @staticmethod
+    def read(path) -> tuple:
+        """(ProbeConfig, weight [K, D], bias [K]) of a probe directory, checked."""
         path = Path(path).expanduser()
         if not (path / PROBE_CONFIG).is_file() or not (path / PROBE_WEIGHTS).is_file():
             raise CheckpointError(f"{path} is not a probe directory: it needs {PROBE_CONFIG} and {PROBE_WEIGHTS} "
@@ -82,11 +104,7 @@ class EncoderProbe:
         weight, bias = state.get("weight"), state.get("bias")
         if weight is None or bias is None or weight.shape[0] != len(config.choices) or bias.shape != (len(config.choices),):
             raise CheckpointError(f"{path / PROBE_WEIGHTS} does not hold a classifier for {len(config.choices)} labels")
-        probe = cls.from_config(config, device, dtype, weight.float(), bias.float())
-        probe.path = path
-        if weight.shape[1] != probe.encoder.get_input_embeddings().embedding_dim:
-            raise CheckpointError(f"{path} was trained on an encoder of width {weight.shape[1]}, not {config.encoder}")
-        return probe
+        return config, weight.float(), bias.float()
 
     def save_pretrained(self, path):
         if self.weight is None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fusion import FusedModel, PlainLLM, checkpoint
+from fusion.probe import PROBE_CONFIG, EncoderProbe
 from fusion.config import STRATEGIES
 from fusion.errors import LayerBridgeError
 from tasks import FAMILIES
@@ -25,6 +26,7 @@ class Registry:
     models: dict                              # (family, strategy) -> FusedModel
     paths: dict                               # (family, strategy) -> checkpoint directory
     plain: PlainLLM | None                    # the LLM alone, sharing the loaded LLM
+    probes: dict = field(default_factory=dict)    # family -> EncoderProbe (no LLM), sharing the loaded encoder
     problems: list = field(default_factory=list)   # checkpoints that could not be loaded, with the reason
     lock: threading.Lock = field(default_factory=threading.Lock)  # one model call at a time
 
@@ -38,8 +40,11 @@ class Registry:
         return self.models.get((family, strategy))
 
     def model(self, key):
-        """key: (family, strategy) of a loaded bridge, or "plain" for the LLM reading the prompt itself."""
-        return self.plain if key == "plain" else self.get(*key)
+        """key: (family, strategy) of a loaded bridge, "plain" for the LLM reading the prompt itself, or
+        ("probe", family) for the encoder-alone baseline."""
+        if key == "plain":
+            return self.plain
+        return self.probes.get(key[1]) if key[0] == "probe" else self.get(*key)
 
     def describe(self) -> str:
         if not self.models:
@@ -79,4 +84,21 @@ def load_registry(checkpoints_dir, preset: str, families=tuple(FAMILIES), strate
         models[key] = model
         first = first or model
     plain = PlainLLM(first.llm, first.llm_tokenizer, first.config.llm) if first is not None else None
-    return Registry(models, {k: paths[k] for k in models}, plain, problems)
+    probes = load_probes(checkpoints_dir, preset, first, problems) if first is not None else {}
+    return Registry(models, {k: paths[k] for k in models}, plain, probes=probes, problems=problems)
+
+
+def load_probes(checkpoints_dir, preset: str, bridge: FusedModel, problems: list) -> dict:
+    """family -> the encoder-alone probe in <checkpoints_dir>/probe-<preset>-<family>, on the bridges' loaded
+    encoder (a probe trained on another encoder is skipped and reported)."""
+    probes = {}
+    for family in FAMILIES:
+        path = Path(checkpoints_dir) / f"probe-{preset}-{family}"
+        if not (path / PROBE_CONFIG).is_file():
+            continue
+        try:
+            probes[family] = EncoderProbe.load_on(path, bridge.encoder, bridge.encoder_tokenizer, bridge.config.encoder)
+        except LayerBridgeError as e:
+            log.warning("skipping %s: %s", path, e)
+            problems.append(f"{path.name}: {e}")
+    return probes

@@ -32,7 +32,16 @@ XSS = '<img src=x onerror=alert(1)><script>alert(2)</script>'
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
-    return save_untrained_checkpoints(tmp_path_factory.mktemp("checkpoints"), preset="tiny")
+    root = save_untrained_checkpoints(tmp_path_factory.mktemp("checkpoints"), preset="tiny")
+    # the encoder-alone baseline for the news task (Compare's last panel)
+    from fusion import EncoderProbe
+    news = get_task("news")
+    texts = [news.prompt({"text": f"{w} story number {i}"}) for i in range(4) for w in news.choices]
+    labels = [j for _ in range(4) for j in range(len(news.choices))]
+    probe = EncoderProbe.from_preset("tiny", device="cpu", dtype="float32")
+    probe.fit(texts, labels, texts[:5], labels[:5], news.targets, grid=(1.0,))
+    probe.save_pretrained(root / "probe-tiny-news")
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -283,12 +292,13 @@ def test_sentiment_tamil(client):
 
 def test_compare_runs_every_strategy_and_the_plain_llm(client):
     out = client.predict("news", SINHALA, "", "", api_name="/compare")
-    k = 2 * (len(APP_STRATEGIES) + 1)
+    k = 2 * (len(APP_STRATEGIES) + 2)   # the strategies, the LLM alone, the encoder alone
     labels, views_html, info, details = out[0:k:2], out[1:k:2], out[k], out[k + 1]
     targets = {t.strip() for t in get_task("news").targets}
     assert all(lab["label"] in targets for lab in labels)
-    assert list(details["models"]) == [*APP_STRATEGIES, "plain LLM"]
-    assert all(v.count('class="lb-bar"') == 4 for v in views_html[:-1]) and "no layer weights" in views_html[-1]
+    assert list(details["models"]) == [*APP_STRATEGIES, "plain LLM", "encoder alone"]
+    assert all(v.count('class="lb-bar"') == 4 for v in views_html[:-2]) and "no layer weights" in views_html[-2]
+    assert "No LLM" in views_html[-1] and len(labels[-1]["confidences"]) == 3   # the top 3 of its 5 labels
     assert details["models"]["plain LLM"]["layer_weights"] == []
     assert "Sinhala" in info
 
