@@ -20,6 +20,7 @@ import time
 import torch
 
 from common import BENCHDATA, REPO, header, parser, setup, table, timed, verdicts
+from training.train import trailing_mean
 
 
 def matmul_peak(dtype, device, n: int = 2048, reps: int = 5) -> float:
@@ -65,17 +66,13 @@ def training(args, device, batches):
     return runs, flops
 
 
-def smooth(xs, k=20):
-    return [statistics.fmean(xs[max(0, i - k + 1):i + 1]) for i in range(len(xs))]
-
-
 def plot_losses(runs, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     for name, r in runs.items():
-        ax.plot(smooth(r["losses"]), label=f"{name} (20-step mean)")
+        ax.plot(trailing_mean(r["losses"], 20), label=f"{name} (20-step mean)")
     ax.set_xlabel("step"), ax.set_ylabel("training loss"), ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -142,11 +139,10 @@ def main():
              for n in runs]
     print(table(rows_, ["training run", "median step ms", "examples/s", "GFLOP/step", "achieved GFLOP/s"]))
     last = max(1, args.steps // 4)  # compare the curves over the last quarter, 20-step means
-    gap = lambda a, b: statistics.fmean(abs(x - y) for x, y in zip(smooth(runs[a]["losses"])[-last:], smooth(runs[b]["losses"])[-last:]))
+    gap = lambda a, b: statistics.fmean(abs(x - y) for x, y in zip(trailing_mean(runs[a]["losses"], 20)[-last:], trailing_mean(runs[b]["losses"], 20)[-last:]))
     precision_gap, seed_gap = gap("float32", "bfloat16"), gap("float32", "float32 seed 1")
     print(f"loss curves, last {last} steps (20-step means): |bf16 - fp32| = {precision_gap:.3f}; "
           f"|fp32 seed 0 - fp32 seed 1| (run-to-run noise) = {seed_gap:.3f}")
-    (REPO / "bench" / "logs").mkdir(exist_ok=True)
     plot_losses(runs, REPO / "bench" / "precision_loss_curves.png")
     print("loss curves plotted: bench/precision_loss_curves.png")
 

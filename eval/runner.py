@@ -30,6 +30,7 @@ import torch
 from fusion import load_model
 from fusion.errors import ConfigError, DataError
 from fusion.interface import check_model
+from fusion.probe import probe_dir
 from fusion.scoring import SCORINGS as CLASSIFY_SCORINGS
 from tasks import AlignmentTask, Task, get_any_task
 from tasks.data import available_languages, load_test, stratified_sample
@@ -236,7 +237,7 @@ def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | 
 def probe_directory(spec: str, task) -> str:
     """probe:<preset> -> checkpoints/probe-<preset>-<family of the task>, the probe trained on that family's data."""
     preset = spec.split(":", 1)[1]
-    path = REPO / "checkpoints" / f"probe-{preset}-{getattr(task, 'family', '')}"
+    path = probe_dir(REPO / "checkpoints", preset, getattr(task, "family", ""))
     if not (path / "probe.safetensors").is_file():
         raise ConfigError(f"{spec}: no trained probe for task {task.name} at {path}; train it with `python -m "
                           f"training.train_probe --preset {preset} --task {task.name} --data-dir ... --output-dir {path}`")

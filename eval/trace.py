@@ -8,6 +8,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from fusion.checkpoint import file_sha256
+
 
 def _sha256(obj) -> str:
     data = obj if isinstance(obj, bytes) else json.dumps(obj, sort_keys=True, ensure_ascii=False).encode("utf-8")
@@ -23,18 +25,6 @@ def doc_hash(task, row: dict, lang: str) -> str:
 
 def prompt_hash(prompt: str) -> str:
     return _sha256(prompt.encode("utf-8"))
-
-
-def file_sha256(path) -> str | None:
-    """The SHA-256 of a file's bytes, or None when it is not there."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def task_definition(task, data_dir=None) -> dict:

@@ -116,13 +116,21 @@ def copy(src, dst, extra=()) -> Path:
     return dst
 
 
-def weights_sha256(path) -> str:
-    """sha256 of the bridge's weights file: what identifies a trained checkpoint in results files."""
+def file_sha256(path) -> str | None:
+    """The SHA-256 of a file's bytes (read in 1 MiB blocks), or None when it is not there."""
+    path = Path(path)
+    if not path.is_file():
+        return None
     h = hashlib.sha256()
-    with open(Path(path) / BRIDGE_FILE, "rb") as f:
+    with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def weights_sha256(path) -> str | None:
+    """sha256 of the bridge's weights file: what identifies a trained checkpoint in results files."""
+    return file_sha256(Path(path) / BRIDGE_FILE)
 
 
 # ---------------------------------------------------------------- training state

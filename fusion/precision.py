@@ -12,6 +12,7 @@ from .errors import ConfigError
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+NAMES = {dtype: name for name, dtype in DTYPES.items()}
 
 
 def cpu_has_native_bf16() -> bool:
@@ -24,7 +25,7 @@ def cpu_has_native_bf16() -> bool:
 def resolve_dtype(precision, device) -> torch.dtype:
     """"auto" | "float32" | "bfloat16" | a torch dtype (float32/bfloat16) -> the backbones' torch dtype."""
     if isinstance(precision, torch.dtype):
-        precision = {v: k for k, v in DTYPES.items()}.get(precision, str(precision))
+        precision = NAMES.get(precision, str(precision))
     if precision is None or precision == "auto":
         native = torch.device(device).type == "cuda" or (torch.device(device).type == "cpu" and cpu_has_native_bf16())
         return torch.bfloat16 if native else torch.float32
@@ -35,4 +36,4 @@ def resolve_dtype(precision, device) -> torch.dtype:
 
 
 def precision_name(dtype: torch.dtype) -> str:
-    return {v: k for k, v in DTYPES.items()}.get(dtype, str(dtype).replace("torch.", ""))
+    return NAMES.get(dtype, str(dtype).replace("torch.", ""))

@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import backbones
+from .checkpoint import file_sha256
 from .errors import CheckpointError, ConfigError, InputError
 from .interface import check_choices, check_texts
 from .precision import precision_name, resolve_dtype
@@ -21,6 +22,11 @@ from .precision import precision_name, resolve_dtype
 PROBE_CONFIG = "probe_config.json"
 PROBE_WEIGHTS = "probe.safetensors"
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
+
+
+def probe_dir(checkpoints_dir, preset: str, family: str) -> Path:
+    """Where a preset's probe for a task family lives: <checkpoints_dir>/probe-<preset>-<family>."""
+    return Path(checkpoints_dir) / f"probe-{preset}-{family}"
 
 
 @dataclass
@@ -46,8 +52,6 @@ class EncoderProbe:
         self.weight, self.bias = weight, bias   # [K, D], [K] float32, None until fitted
         self.name = f"probe-{Path(config.encoder).name}"
         self.path = None                         # the probe directory it was loaded from
-        self.max_length = config.max_encoder_length
-        self.llm = encoder                       # what identifies the backbone in a run signature
 
     @classmethod
     def from_preset(cls, preset: str, device=None, dtype="auto", **overrides) -> "EncoderProbe":
@@ -95,7 +99,7 @@ class EncoderProbe:
                                   f"(written by EncoderProbe.save_pretrained)")
         try:
             data = json.loads((path / PROBE_CONFIG).read_text(encoding="utf-8"))
-            config = ProbeConfig(**{k: v for k, v in data.items()})
+            config = ProbeConfig(**data)
             state = load_file(str(path / PROBE_WEIGHTS))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as e:
             raise CheckpointError(f"{path} holds a damaged probe: {e}") from e
@@ -128,11 +132,11 @@ class EncoderProbe:
     def describe(self) -> dict:
         """The results file's "model" entry: probes of one preset share the name probe-<preset> (a probe directory
         is named probe-<preset>-<family>); the path says which one."""
-        import hashlib
-        name = "-".join(self.path.name.split("-")[:2]) if self.path is not None else self.name
-        sha = hashlib.sha256((self.path / PROBE_WEIGHTS).read_bytes()).hexdigest() if self.path is not None else None
-        return dict(name=name, kind="probe", path=str(self.path) if self.path else None, strategy=None,
-                    encoder=self.config.encoder, llm=None, checkpoint_sha256=sha)
+        if self.path is None:
+            return dict(name=self.name, kind="probe", path=None, strategy=None, encoder=self.config.encoder,
+                        llm=None, checkpoint_sha256=None)
+        return dict(name="-".join(self.path.name.split("-")[:2]), kind="probe", path=str(self.path), strategy=None,
+                    encoder=self.config.encoder, llm=None, checkpoint_sha256=file_sha256(self.path / PROBE_WEIGHTS))
 
     def signature_parts(self) -> list[bytes]:
         return [json.dumps(asdict(self.config), sort_keys=True).encode(), self.precision.encode(),

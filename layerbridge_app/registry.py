@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fusion import FusedModel, PlainLLM, checkpoint
-from fusion.probe import PROBE_CONFIG, EncoderProbe
+from fusion.probe import PROBE_CONFIG, EncoderProbe, probe_dir
 from fusion.config import STRATEGIES
 from fusion.errors import LayerBridgeError
 from tasks import FAMILIES
@@ -93,7 +93,7 @@ def load_probes(checkpoints_dir, preset: str, bridge: FusedModel, problems: list
     encoder (a probe trained on another encoder is skipped and reported)."""
     probes = {}
     for family in FAMILIES:
-        path = Path(checkpoints_dir) / f"probe-{preset}-{family}"
+        path = probe_dir(checkpoints_dir, preset, family)
         if not (path / PROBE_CONFIG).is_file():
             continue
         try:

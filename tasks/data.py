@@ -103,10 +103,13 @@ def load_test(task: Task, lang: str, data_dir=None, limit: int | None = None) ->
         if rel is None:
             raise DataError(f"no local test file for {task.name}/{lang} (local languages: "
                             f"{', '.join(k for k in task.local_test if k != '*') or 'any via *'})")
-        if task.open_languages and lang not in (present := file_languages(Path(data_dir) / rel)):
-            raise DataError(f"{Path(data_dir) / rel} has no examples for language {lang!r}; it has "
-                            f"{', '.join(present) or 'no lang field'}")
-        rows = read_jsonl(Path(data_dir) / rel, task, lang=lang)
+        try:
+            rows = read_jsonl(Path(data_dir) / rel, task, lang=lang)
+        except DataError:  # a language the file does not hold: name the ones it does (read again only here)
+            if task.open_languages and lang not in (present := file_languages(Path(data_dir) / rel)):
+                raise DataError(f"{Path(data_dir) / rel} has no examples for language {lang!r}; it has "
+                                f"{', '.join(present) or 'no lang field'}") from None
+            raise
     else:
         rows = load_hub(task.hub, task, lang)
     for i, row in enumerate(rows):

@@ -267,7 +267,9 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
             tracker["stop_reason"] = f"reached the maximum of {total} steps"
         if args.eval_every and tracker["best_step"] is not None:  # ship the best bridge seen on English dev
             checkpoint.load_bridge(out / "best", model.bridge)
-        final = dev_metrics(model, task, dev_rows, args.eval_examples) or {}
+            final = tracker["best"]                                # scored on the same dev rows when it was kept
+        else:
+            final = dev_metrics(model, task, dev_rows, args.eval_examples) or {}
         summary = {"task": task.name, "strategy": args.strategy, "steps": tracker["best_step"] or trained_steps,
                    "trained_steps": trained_steps, "max_steps": total, "stop_reason": tracker["stop_reason"],
                    "resumed_from": start, "seed": args.seed, "precision": model.precision,
@@ -315,6 +317,11 @@ def evaluate_dev(model, task, dev_rows, args, step, out: Path, tracker: dict, me
     return tracker["stop_reason"] is not None and tracker["stop_reason"].startswith("early stop")
 
 
+def trailing_mean(xs, k: int) -> list[float]:
+    """The mean of each value and the k - 1 before it (fewer at the start)."""
+    return [sum(xs[max(0, i - k + 1):i + 1]) / len(xs[max(0, i - k + 1):i + 1]) for i in range(len(xs))]
+
+
 def plot_learning_curve(metrics_path: Path, png: Path, title: str, best_step: int | None):
     """Training loss (and its 25-step moving mean) and English dev accuracy / loss over the steps, as a PNG."""
     import matplotlib
@@ -327,9 +334,7 @@ def plot_learning_curve(metrics_path: Path, png: Path, title: str, best_step: in
     if train:
         steps, losses = zip(*train)
         ax1.plot(steps, losses, color="0.75", lw=0.6, label="train loss (batch)")
-        k = 25
-        mean = [sum(losses[max(0, i - k + 1):i + 1]) / len(losses[max(0, i - k + 1):i + 1]) for i in range(len(losses))]
-        ax1.plot(steps, mean, color="C0", label=f"train loss ({k}-step mean)")
+        ax1.plot(steps, trailing_mean(losses, 25), color="C0", label="train loss (25-step mean)")
     if dev:
         ax1.plot([d[0] for d in dev], [d[2] for d in dev], "o-", color="C1", ms=3, label="dev loss (over choices)")
         ax2.plot([d[0] for d in dev], [d[1] for d in dev], "o-", color="C2", ms=3, label="English dev accuracy")
