@@ -23,6 +23,7 @@ import gradio as gr
 
 from fusion.errors import InputError, LayerBridgeError
 from fusion.pocket import gemma_licence_path
+from fusion.precision import PRECISIONS
 from layerbridge_app import leaderboard_view as leaderboard
 from layerbridge_app import views
 from layerbridge_app.registry import Registry, load_registry
@@ -427,16 +428,19 @@ def main(argv=None):
     p.add_argument("--checkpoints-dir", help="where the trained bridges are (spaces.yaml: checkpoints)")
     p.add_argument("--results-dir", help="results files for the leaderboard (spaces.yaml: results)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="frozen backbones' precision (spaces.yaml: auto = bfloat16 on CUDA and on CPUs with "
+                        "AVX512-BF16/AMX, else float32)")
     p.add_argument("--config", default=None, help="settings file (default: spaces.yaml)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         kwargs = {"path": args.config} if args.config else {}
         settings = load_settings(**kwargs, preset=args.preset, checkpoints_dir=args.checkpoints_dir,
-                                 results_dir=args.results_dir)
+                                 results_dir=args.results_dir, precision=args.precision)
         log.info("loading the %s checkpoints from %s ...", settings.preset, settings.resolve(settings.checkpoints_dir))
         registry = load_registry(settings.resolve(settings.checkpoints_dir), settings.preset, settings.families,
-                                 settings.strategies, device=args.device)
+                                 settings.strategies, device=args.device, dtype=settings.precision)
     except LayerBridgeError as e:
         raise SystemExit(f"error: {e}")
     log.info("%s", registry.describe())

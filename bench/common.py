@@ -30,6 +30,8 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--preset", default="pocket", help="model preset (pocket; tiny for a smoke test)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--threads", type=int, default=THREADS, help="torch threads (the bars are for 2)")
+    p.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                   help="frozen backbones' precision (fusion.precision; auto: bfloat16 where the hardware computes it)")
     return p
 
 
@@ -38,6 +40,8 @@ def setup(args) -> torch.device:
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("error: --device cuda but no CUDA device is visible")
     torch.manual_seed(0)
+    from fusion.precision import precision_name, resolve_dtype
+    args.precision = precision_name(resolve_dtype(args.precision, args.device))  # "auto" -> what it means here
     return torch.device(args.device)
 
 
@@ -51,6 +55,9 @@ def machine(device: torch.device) -> str:
     except OSError:
         pass
     what = f"CPU {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    if device.type == "cpu":
+        from fusion.precision import cpu_has_native_bf16
+        what += f", native bfloat16: {'yes' if cpu_has_native_bf16() else 'no'}"
     if device.type == "cuda":
         what += f", GPU {torch.cuda.get_device_name(device)}"
     return what + ", " + datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -136,9 +136,9 @@ def write_lm_eval_task(folder: Path, rows: list[dict], prompt_template: str, cho
     return folder
 
 
-def lm_eval_model(checkpoint_dir, device, batch_size):
+def lm_eval_model(checkpoint_dir, device, batch_size, precision="float32"):
     from lm_eval.models.huggingface import HFLM
-    return HFLM(pretrained=str(checkpoint_dir), dtype="float32", device=str(device), batch_size=batch_size,
+    return HFLM(pretrained=str(checkpoint_dir), dtype=precision, device=str(device), batch_size=batch_size,
                 add_bos_token=True, trust_remote_code=False)
 
 
@@ -194,12 +194,12 @@ def main():
     header(f"Evaluation throughput ({args.preset}, XNLI, {len(rows)} examples = {args.per_language} x "
            f"{len(languages)} languages; lm_eval {lm_eval.__version__})", device)
 
-    plain = PlainLLM.from_name(args.preset, device=device, dtype=torch.float32)
+    plain = PlainLLM.from_name(args.preset, device=device, dtype=args.precision)
     ckpt = Path(args.fused) if args.fused else common.REPO / "checkpoints" / f"{args.preset}-nli-transformer-softmax"
     if checkpoint.is_checkpoint(ckpt):
-        fused, fused_name = FusedModel.from_pretrained(ckpt, device=device, dtype=torch.float32), str(ckpt.name)
+        fused, fused_name = FusedModel.from_pretrained(ckpt, device=device, dtype=args.precision), str(ckpt.name)
     else:
-        fused = FusedModel.from_preset(args.preset, strategy="transformer-softmax", device=device, dtype=torch.float32)
+        fused = FusedModel.from_preset(args.preset, strategy="transformer-softmax", device=device, dtype=args.precision)
         fused_name = f"{args.preset} (untrained transformer-softmax bridge)"
     print(f"fused model: {fused_name}")
 
@@ -208,7 +208,7 @@ def main():
         os.environ["HF_DATASETS_CACHE"] = str(tmp / "datasets-cache")  # no stale cache between runs
         (tmp / "task").mkdir()
         task_dir = write_lm_eval_task(tmp / "task", rows, task.template, task.choices)
-        lm = lm_eval_model(plain_checkpoint_dir(args.preset, plain, tmp), device, args.batch_size)
+        lm = lm_eval_model(plain_checkpoint_dir(args.preset, plain, tmp), device, args.batch_size, args.precision)
 
         ours = {"plain": [], "fused": []}
         naive_time = {"plain": 0.0, "fused": 0.0}

@@ -4,7 +4,9 @@ classify's "constrained" scoring (labels scored under decoding restricted to the
 only). Also measured: "loglik" scoring (exact log-likelihoods: the vocabulary-wide normalizer at every scored
 position), the floor + the LM head at one position (what any exact log-likelihood must read), and the naive way
 (a full forward with the full LM head per choice); and where classify's time goes (hooks and wrappers on the
-encoder, the bridge, the LLM backbone and the LM-head functions of fusion.scoring).
+encoder, the bridge, the LLM backbone and the LM-head functions of fusion.scoring). Everything runs in --precision
+(auto: bfloat16 where the CPU computes it); the same classify with the backbones in the other precision (float32
+<-> bfloat16, the same bridge) is timed in the same rounds, for the latency ratio between the two.
 
     .venv/bin/python bench/latency.py                  # pocket preset, CPU, 2 threads
     .venv/bin/python bench/latency.py --preset tiny --reps 3
@@ -33,8 +35,12 @@ def main():
     from fusion import FusedModel
     from fusion.scoring import positions
 
-    header(f"Classification latency ({args.preset}, {args.strategy}, {N_TOKENS} encoder tokens, 3 choices)", device)
-    model = FusedModel.from_preset(args.preset, strategy=args.strategy, device=device, dtype=torch.float32)
+    header(f"Classification latency ({args.preset}, {args.strategy}, {args.precision}, {N_TOKENS} encoder tokens, "
+           f"3 choices)", device)
+    model = FusedModel.from_preset(args.preset, strategy=args.strategy, device=device, dtype=args.precision)
+    other_precision = "float32" if args.precision == "bfloat16" else "bfloat16"
+    other = FusedModel.from_preset(args.preset, strategy=args.strategy, device=device, dtype=other_precision)
+    other.bridge.load_state_dict(model.bridge.state_dict())
     choices = get_task("xnli").targets
     text = text_of_length(model.encoder_tokenizer, N_TOKENS, prefix=model.config.encoder_text_prefix)
     enc = model.encode([text])
@@ -49,6 +55,10 @@ def main():
     @torch.no_grad()
     def classify():
         model.classify([text], choices, scoring="constrained")
+
+    @torch.no_grad()
+    def classify_other():
+        other.classify([text], choices, scoring="constrained")
 
     @torch.no_grad()
     def classify_loglik():
@@ -85,7 +95,8 @@ def main():
         head_logsumexp(model.llm, h[:, -1])
 
     times = interleaved(dict(classify=classify, classify_loglik=classify_loglik, floor=floor, floor_head=floor_head,
-                             naive=naive), args.reps, device, cap=dict(naive=args.naive_reps))
+                             naive=naive, classify_other=classify_other), args.reps, device,
+                        cap=dict(naive=args.naive_reps))
     med = {k: median_ms(v) for k, v in times.items()}
     ratio = med["classify"] / med["floor"]
     paired = statistics.median(c / f for c, f in zip(times["classify"], times["floor"]))
@@ -127,10 +138,14 @@ def main():
                  ["(info) floor + LM head and log-normalizer at 1 position", f"{med['floor_head']:.1f}",
                   f"{med['floor_head'] / med['floor']:.3f}"],
                  ["naive: full forward + full LM head per choice", f"{med['naive']:.1f}",
-                  f"{med['naive'] / med['floor']:.3f}"]],
+                  f"{med['naive'] / med['floor']:.3f}"],
+                 [f"(info) classify, constrained, backbones in {other_precision}", f"{med['classify_other']:.1f}",
+                  f"{med['classify_other'] / med['floor']:.3f}"]],
                 ["what", "median ms", "x floor"]))
     print(f"\n(rounds: {args.reps}, naive in {min(args.naive_reps, args.reps)}; median of per-round ratios "
           f"classify/floor: {paired:.3f}; labels predicted: constrained {same[0]!r}, loglik {same[1]!r})")
+    fp32, bf16 = ("classify_other", "classify") if args.precision == "bfloat16" else ("classify", "classify_other")
+    print(f"latency float32 / bfloat16 (classify, constrained; medians): {med[fp32] / med[bf16]:.2f}x")
     f_med = {k: median_ms(v) for k, v in floor_parts.items()}
     p_med = {mode: {k: median_ms(v) for k, v in d.items()} for mode, d in parts.items()}
     rows = [[k, f"{p_med['constrained'][k]:.1f}", f"{p_med['loglik'][k]:.1f}"] for k in names]
@@ -140,7 +155,7 @@ def main():
     print(f"\nfloor parts (same hooks): encoder {f_med['encoder']:.1f} ms, backbone {f_med['backbone']:.1f} ms, "
           f"total {f_med['total']:.1f} ms")
     print()
-    raise SystemExit(verdict("classify latency / floor", ratio, BAR, higher_is_better=False))
+    raise SystemExit(verdict(f"classify latency / floor ({args.precision})", ratio, BAR, higher_is_better=False))
 
 
 if __name__ == "__main__":

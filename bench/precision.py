@@ -41,15 +41,22 @@ def step_flops(model, texts, targets) -> int:
 
 
 def training(args, device, batches):
-    """Two runs (float32, bfloat16) + a float32 run of another seed (the noise reference), steps interleaved."""
+    """Two runs (float32, bfloat16) from the SAME bridge initialisation + a float32 run from another initialisation
+    (the run-to-run noise reference), on the same batches, steps interleaved. Optimiser, schedule (5% warm-up,
+    cosine) and gradient clipping as training.train uses them."""
+    from transformers import get_cosine_schedule_with_warmup
+
     from fusion import FusedModel
+    from fusion.strategies import Bridge
     runs = {}
     for name, dtype, seed in (("float32", "float32", 0), ("bfloat16", "bfloat16", 0), ("float32 seed 1", "float32", 1)):
-        torch.manual_seed(seed)
         model = FusedModel.from_preset(args.preset, strategy=args.strategy, device=device, dtype=dtype)
+        torch.manual_seed(seed)  # the bridge's initialisation depends on the seed only, not on the backbones' loading
+        model.bridge.load_state_dict(Bridge(model.config).state_dict())
         model.train()
         opt = torch.optim.AdamW(model.bridge.param_groups(args.lr, 2e-5), lr=args.lr)
-        runs[name] = dict(model=model, opt=opt, losses=[], seconds=[])
+        schedule = get_cosine_schedule_with_warmup(opt, max(1, args.steps // 20), args.steps)
+        runs[name] = dict(model=model, opt=opt, schedule=schedule, losses=[], seconds=[])
     flops = {name: step_flops(r["model"], *batches[0]) for name, r in runs.items() if name != "float32 seed 1"}
     for step in range(args.steps):
         texts, targets = batches[step % len(batches)]
@@ -59,7 +66,9 @@ def training(args, device, batches):
             def one_step():
                 loss = r["model"](texts, targets)
                 loss.backward()
+                torch.nn.utils.clip_grad_norm_(r["model"].trainable_parameters(), 1.0)
                 r["opt"].step()
+                r["schedule"].step()
                 r["opt"].zero_grad()
                 r["losses"].append(loss.item())
             r["seconds"].append(timed(one_step, device))
@@ -104,25 +113,7 @@ def evaluation(args, device):
     return out
 
 
-def main():
-    p = parser(__doc__.split("\n\n")[0])
-    p.add_argument("--strategy", default="transformer-softmax")
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--checkpoint", default=str(REPO / "checkpoints" / "pocket-nli-transformer-softmax"),
-                   help="a trained NLI bridge (scores XNLI)")
-    p.add_argument("--news-checkpoint", default=str(REPO / "checkpoints" / "pocket-news-transformer-softmax"),
-                   help="a trained news bridge (scores Sinhala news)")
-    p.add_argument("--xnli-per-language", type=int, default=40)
-    p.add_argument("--news", type=int, default=500)
-    args = p.parse_args()
-    device = setup(args)
-    header(f"bfloat16 vs float32 ({args.preset}, {args.strategy})", device)
-
-    peak = {d: matmul_peak(getattr(torch, d), device) for d in ("float32", "bfloat16")}
-    print(f"matmul peak (2048^3): float32 {peak['float32']:.0f} GFLOP/s, bfloat16 {peak['bfloat16']:.0f} GFLOP/s "
-          f"({peak['bfloat16'] / peak['float32']:.2f}x)")
-
+def report_training(args, device, peak) -> list:
     from tasks.data import load_train
     from tasks import get_task
     task = get_task("xnli")
@@ -145,17 +136,47 @@ def main():
           f"|fp32 seed 0 - fp32 seed 1| (run-to-run noise) = {seed_gap:.3f}")
     plot_losses(runs, REPO / "bench" / "precision_loss_curves.png")
     print("loss curves plotted: bench/precision_loss_curves.png")
+    return [("training throughput bf16 / fp32", train_ratio, 1.7, True),
+            ("loss-curve gap / seed-to-seed gap", precision_gap / max(seed_gap, 1e-9), 1.0, False)]
 
-    ev = evaluation(args, device)
-    results = [("training throughput bf16 / fp32", train_ratio, 1.7, True),
-               ("loss-curve gap / seed-to-seed gap", precision_gap / max(seed_gap, 1e-9), 1.0, False)]
-    for name, e in ev.items():
+
+def report_evaluation(args, device) -> list:
+    results = []
+    for name, e in evaluation(args, device).items():
         agree = sum(a == b for a, b in zip(e["preds"]["float32"], e["preds"]["bfloat16"])) / e["n"]
         print(f"{name}: n={e['n']}, fp32 {e['seconds']['float32']:.1f} s, bf16 {e['seconds']['bfloat16']:.1f} s; "
               f"accuracy fp32 {100 * e['acc']['float32']:.1f}, bf16 {100 * e['acc']['bfloat16']:.1f}; agreement {100 * agree:.1f}%")
         results += [(f"{name} eval throughput bf16 / fp32", e["seconds"]["float32"] / e["seconds"]["bfloat16"], 1.7, True),
-                     (f"{name} decision agreement", 100 * agree, 97, True, "%"),
-                     (f"{name} accuracy gap", 100 * abs(e["acc"]["float32"] - e["acc"]["bfloat16"]), 1.0, False, " points")]
+                    (f"{name} decision agreement", 100 * agree, 97, True, "%"),
+                    (f"{name} accuracy gap", 100 * abs(e["acc"]["float32"] - e["acc"]["bfloat16"]), 1.0, False, " points")]
+    return results
+
+
+def main():
+    p = parser(__doc__.split("\n\n")[0])
+    p.add_argument("--strategy", default="transformer-softmax")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--checkpoint", default=str(REPO / "checkpoints" / "pocket-nli-transformer-softmax"),
+                   help="a trained NLI bridge (scores XNLI)")
+    p.add_argument("--news-checkpoint", default=str(REPO / "checkpoints" / "pocket-news-transformer-softmax"),
+                   help="a trained news bridge (scores Sinhala news)")
+    p.add_argument("--xnli-per-language", type=int, default=40)
+    p.add_argument("--news", type=int, default=500)
+    p.add_argument("--parts", nargs="+", default=["training", "evaluation"], choices=["training", "evaluation"])
+    args = p.parse_args()
+    device = setup(args)
+    header(f"bfloat16 vs float32 ({args.preset}, {args.strategy})", device)
+
+    peak = {d: matmul_peak(getattr(torch, d), device) for d in ("float32", "bfloat16")}
+    print(f"matmul peak (2048^3): float32 {peak['float32']:.0f} GFLOP/s, bfloat16 {peak['bfloat16']:.0f} GFLOP/s "
+          f"({peak['bfloat16'] / peak['float32']:.2f}x)")
+
+    results = []
+    if "training" in args.parts:
+        results += report_training(args, device, peak)
+    if "evaluation" in args.parts:
+        results += report_evaluation(args, device)
     raise SystemExit(verdicts(results))
 
 

@@ -79,7 +79,7 @@ def main():
     from fusion import FusedModel
 
     header(f"Scaling ({args.preset}, {args.strategy})", device)
-    model = FusedModel.from_preset(args.preset, strategy=args.strategy, device=device, dtype=torch.float32,
+    model = FusedModel.from_preset(args.preset, strategy=args.strategy, device=device, dtype=args.precision,
                                    max_encoder_length=max(args.lengths + [64]))
     choices = get_task("xnli").targets
     import fusion.scoring as scoring

@@ -5,7 +5,7 @@ two predict the same label, and examples/s of each (classify calls only, batch 1
 
 No bar: this is the evidence for using "constrained" where speed and memory matter (the app, bench/latency.py).
 
-    .venv/bin/python bench/scoring_agreement.py              # pocket: the 9 bridges in checkpoints/ + the plain LLM
+    .venv/bin/python bench/scoring_agreement.py              # pocket: the bridges in checkpoints/ + the plain LLM
     .venv/bin/python bench/scoring_agreement.py --preset tiny --limit 4
 """
 import time
@@ -33,7 +33,7 @@ def main():
     from fusion import FusedModel, PlainLLM
 
     header(f"Scorings compared: loglik vs constrained ({args.preset})", device)
-    base = FusedModel.from_preset(args.preset, device=device, dtype=torch.float32)
+    base = FusedModel.from_preset(args.preset, device=device, dtype=args.precision)
     rows, same_all, n_all = [], 0, 0
     for task_name, (family, default_limit) in TASKS.items():
         task = get_task(task_name)

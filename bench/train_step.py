@@ -39,7 +39,7 @@ def main():
     batches = [rng.sample(rows, args.batch_size) for _ in range(args.batches)]
     batches = [([task.prompt(r) for r in b], [task.targets[r["label"]] for r in b]) for b in batches]
 
-    model = FusedModel.from_preset(args.preset, strategy=args.strategy, device=device, dtype=torch.float32)
+    model = FusedModel.from_preset(args.preset, strategy=args.strategy, device=device, dtype=args.precision)
     model.train()
     opt = torch.optim.AdamW(model.trainable_parameters(), lr=1e-4)
 

@@ -175,7 +175,10 @@ class FusedModel(LLMClassifier, nn.Module):
         with torch.no_grad():
             hidden = self.encoder(input_ids=enc.input_ids, attention_mask=enc.attention_mask,
                                   output_hidden_states=True).hidden_states      # L+1 x [B, T, D]
-        mapped, weights = self.bridge(hidden, enc.attention_mask)                # [B, T, D_llm], [B, T, L]
+        # the bridge computes in bfloat16 where the backbones do (autocast: its parameters, their gradients and the
+        # optimizer state stay float32); a few % of a training step (bench/precision.py)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.llm_dtype == torch.bfloat16):
+            mapped, weights = self.bridge(hidden, enc.attention_mask)            # [B, T, D_llm], [B, T, L]
         mapped = mapped.to(self.llm_dtype)
         boundary = self.bridge.boundary.to(self.llm_dtype)[None]                 # [1, D_llm]
         bos = self._bos_embedding()                                              # [0 or 1, D_llm]

@@ -77,12 +77,13 @@ def lm_head_logits(llm, hidden: torch.Tensor) -> torch.Tensor:
 
 
 def head_logits_at(llm, hidden: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """Logits of chosen tokens only: hidden [N, D], ids [K] -> [N, K] in float32 (K head rows are read)."""
+    """Logits of chosen tokens only: hidden [N, D], ids [K] -> [N, K], computed in float32 (K head rows are read):
+    in bfloat16 a logit of Gemma's scale (10-30) is rounded to 0.06-0.125, enough to flip close choices."""
     head = llm.get_output_embeddings()
-    logits = hidden @ head.weight[ids].T
+    logits = hidden.float() @ head.weight[ids].float().T
     if head.bias is not None:
-        logits = logits + head.bias[ids]
-    return head_transform(llm, logits).float()
+        logits = logits + head.bias[ids].float()
+    return head_transform(llm, logits)
 
 
 def head_logsumexp(llm, hidden: torch.Tensor, chunk: int = VOCAB_CHUNK) -> torch.Tensor:

@@ -51,7 +51,7 @@ class Registry:
             return "no trained checkpoint loaded"
         m = next(iter(self.models.values()))
         return (f"{len(self.models)} bridges on encoder `{m.config.encoder}` + LLM `{m.config.llm}` "
-                f"({m.device.type})")
+                f"({m.device.type}, {m.precision})")
 
 
 def find_checkpoints(checkpoints_dir, preset: str, families=tuple(FAMILIES), strategies=STRATEGIES) -> dict:
@@ -69,13 +69,14 @@ def find_checkpoints(checkpoints_dir, preset: str, families=tuple(FAMILIES), str
 
 
 def load_registry(checkpoints_dir, preset: str, families=tuple(FAMILIES), strategies=STRATEGIES,
-                  device=None) -> Registry:
-    """Load every matching checkpoint; the backbones once. Broken checkpoints are skipped and reported."""
+                  device=None, dtype="auto") -> Registry:
+    """Load every matching checkpoint; the backbones once, in `dtype` (fusion.precision). Broken checkpoints are
+    skipped and reported."""
     paths = find_checkpoints(checkpoints_dir, preset, families, strategies)
     models, problems, first = {}, [], None
     for key, path in paths.items():
         try:
-            model = FusedModel.from_pretrained(path, device=device, backbones=first)
+            model = FusedModel.from_pretrained(path, device=device, dtype=dtype, backbones=first)
         except LayerBridgeError as e:
             log.warning("skipping %s: %s", path, e)
             problems.append(f"{path.name}: {e}")

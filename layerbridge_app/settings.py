@@ -6,6 +6,7 @@ import yaml
 
 from fusion.config import STRATEGIES
 from fusion.errors import ConfigError
+from fusion.precision import PRECISIONS
 from fusion.scoring import SCORINGS
 from tasks import FAMILIES
 
@@ -28,6 +29,7 @@ class Settings:
     max_queue_size: int = 64                # further requests are refused with "queue full"
     zerogpu_duration: int = 60              # seconds per @spaces.GPU call on a ZeroGPU Space
     scoring: str = "loglik"                 # classify's scoring: loglik or constrained (fusion.scoring)
+    precision: str = "auto"                 # frozen backbones: auto | float32 | bfloat16 (fusion.precision)
     space: dict = field(default_factory=dict)      # mirrors README.md's front matter (checked by a test)
 
     def resolve(self, path: str) -> Path:
@@ -55,6 +57,8 @@ def load_settings(path=SETTINGS_FILE, **overrides) -> Settings:
         raise ConfigError(f"{path}: unknown families/strategies {bad}")
     if s.scoring not in SCORINGS:
         raise ConfigError(f"{path}: scoring must be one of {', '.join(SCORINGS)}, got {s.scoring!r}")
+    if s.precision not in PRECISIONS:
+        raise ConfigError(f"{path}: precision must be one of {', '.join(PRECISIONS)}, got {s.precision!r}")
     if not isinstance(s.max_input_chars, int) or s.max_input_chars < 10:
         raise ConfigError(f"{path}: max_input_chars must be an integer >= 10")
     return s

@@ -11,6 +11,7 @@ from html import escape
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 import app
@@ -241,6 +242,20 @@ def test_expected_layer_of_the_input_and_of_each_token():
     heat = views.token_heatmap(["▁a", "b"], [1, 2], [[1.0, 0.0], [0.5, 0.5]])
     assert "<th>expected layer</th>" in heat and "<td>1.0</td>" in heat and "<td>1.5</td>" in heat
     assert "Tenney" in heat
+
+
+def test_precision_setting_is_checked_and_reaches_the_backbones(checkpoints, tmp_path):
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        load_settings(precision="float16")
+    assert load_settings().precision == "auto"  # spaces.yaml: bfloat16 where the hardware computes it
+    import shutil
+    shutil.copytree(checkpoints / "tiny-news-last", tmp_path / "tiny-news-last")
+    settings = load_settings(preset="tiny", precision="bfloat16")
+    reg = load_registry(tmp_path, "tiny", device="cpu", dtype=settings.precision)
+    model = reg.get("news", "last")
+    assert model.precision == "bfloat16" and reg.plain.precision == "bfloat16"
+    assert all(p.dtype == torch.float32 for p in model.bridge.parameters())  # the bridge stays float32
+    assert "bfloat16" in reg.describe()
 
 
 # ---------------------------------------------------------------- models
