@@ -99,7 +99,7 @@ def evaluation(args, device):
         task = get_task(task_name)
         examples, _ = load_examples(task, ["si"] if task_name == "sinhala_news" else task.languages, BENCHDATA, limit)
         models = {p: FusedModel.from_pretrained(checkpoint, device=device, dtype=p) for p in ("float32", "bfloat16")}
-        seconds, preds = {p: 0.0 for p in models}, {p: [] for p in models}
+        seconds, preds, margins = {p: 0.0 for p in models}, {p: [] for p in models}, []
         for start in range(0, len(examples), 16):
             batch = examples[start:start + 16]
             for p in (list(models) if (start // 16) % 2 == 0 else list(models)[::-1]):
@@ -107,8 +107,10 @@ def evaluation(args, device):
                 res = models[p].classify([e["prompt"] for e in batch], task.targets, batch_size=16)
                 seconds[p] += time.perf_counter() - t
                 preds[p] += [r["pred"] for r in res]
+                if p == "float32":  # log-likelihood gap between the best two choices: how close the decision was
+                    margins += [float(sorted(r["loglik"])[-1] - sorted(r["loglik"])[-2]) for r in res]
         gold = [e["gold"] for e in examples]
-        out[task_name] = dict(n=len(examples), seconds=seconds, preds=preds,
+        out[task_name] = dict(n=len(examples), seconds=seconds, preds=preds, margins=margins,
                               acc={p: sum(a == g for a, g in zip(preds[p], gold)) / len(gold) for p in models})
     return out
 
@@ -146,6 +148,14 @@ def report_evaluation(args, device) -> list:
         agree = sum(a == b for a, b in zip(e["preds"]["float32"], e["preds"]["bfloat16"])) / e["n"]
         print(f"{name}: n={e['n']}, fp32 {e['seconds']['float32']:.1f} s, bf16 {e['seconds']['bfloat16']:.1f} s; "
               f"accuracy fp32 {100 * e['acc']['float32']:.1f}, bf16 {100 * e['acc']['bfloat16']:.1f}; agreement {100 * agree:.1f}%")
+        flipped = [m for m, a, b in zip(e["margins"], e["preds"]["float32"], e["preds"]["bfloat16"]) if a != b]
+        for cut in (0.1, 0.25):
+            kept = [a == b for m, a, b in zip(e["margins"], e["preds"]["float32"], e["preds"]["bfloat16"]) if m >= cut]
+            print(f"  (info) agreement where float32's best two choices are >= {cut} nats apart: "
+                  f"{100 * sum(kept) / max(1, len(kept)):.1f}% of {len(kept)}")
+        if flipped:
+            print(f"  (info) the {len(flipped)} changed decisions: float32 margin median {statistics.median(flipped):.3f}, "
+                  f"max {max(flipped):.3f} nats (all examples: median {statistics.median(e['margins']):.3f})")
         results += [(f"{name} eval throughput bf16 / fp32", e["seconds"]["float32"] / e["seconds"]["bfloat16"], 1.7, True),
                     (f"{name} decision agreement", 100 * agree, 97, True, "%"),
                     (f"{name} accuracy gap", 100 * abs(e["acc"]["float32"] - e["acc"]["bfloat16"]), 1.0, False, " points")]

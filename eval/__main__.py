@@ -7,6 +7,7 @@
     accelerate launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no --dynamo_backend no \
         -m eval run ...        # N processes (CPU + gloo where there is no CUDA), same numbers as one
     python -m eval leaderboard --results results                   # results/leaderboard.{csv,md}
+    python -m eval seeds --results results --task sib200           # strategies over seeds, paired tests
 
 Mistakes (unknown task, language or model, bad data files) print `error: <message>` and exit with status 2.
 """
@@ -54,7 +55,26 @@ def build_parser() -> argparse.ArgumentParser:
     lb = sub.add_parser("leaderboard", help="build the leaderboard (CSV + Markdown) from a results directory")
     lb.add_argument("--results", required=True, help="directory with results JSON files (searched recursively)")
     lb.add_argument("--output", help="output prefix (default: <results>/leaderboard -> .csv and .md)")
+    seeds = sub.add_parser("seeds", help="compare the fusion strategies over their training seeds on one task "
+                                         "(mean and spread; paired gains over the last layer and the encoder alone)")
+    seeds.add_argument("--results", required=True, help="directory with results JSON files (searched recursively)")
+    seeds.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
+    seeds.add_argument("--precision", choices=["float32", "bfloat16"], help="only runs in this precision")
     return p
+
+
+def cmd_seeds(args):
+    from .records import load_records
+    from .seeds import markdown
+    from tasks import get_task
+    task = get_task(args.task)
+    results = Path(args.results)
+    if not results.is_dir():
+        raise DataError(f"results directory {results} does not exist")
+    records = load_records(results)
+    if records.empty or not (records["task"] == task.name).any():
+        raise DataError(f"no results for task {task.name} under {results}")
+    print(markdown(records, task.name, args.precision))
 
 
 def cmd_run(args):
@@ -103,7 +123,7 @@ def cmd_leaderboard(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        cmd_run(args) if args.command == "run" else cmd_leaderboard(args)
+        {"run": cmd_run, "leaderboard": cmd_leaderboard, "seeds": cmd_seeds}[args.command](args)
     except LayerBridgeError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -55,6 +55,20 @@ def mcnemar_p(a_only: int, b_only: int) -> float:
     return 1.0 if n == 0 else float(binomtest(a_only, n, 0.5).pvalue)
 
 
+def stratified_mean_ci(diffs: dict, n_boot: int = 1000, seed: int = 0) -> tuple[float, list | None]:
+    """{lang: per-item differences} -> (the unweighted mean of the per-language means, its stratified paired
+    bootstrap 95% percentile interval: each replicate resamples every language's items separately)."""
+    diff = float(np.mean([d.mean() for d in diffs.values()]))
+    if n_boot <= 0:
+        return diff, None
+    reps = np.zeros(n_boot)
+    for lang, d in diffs.items():
+        rng = np.random.default_rng([seed, zlib.crc32(lang.encode())])
+        reps += d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(1)
+    reps /= len(diffs)
+    return diff, [float(x) for x in np.percentile(reps, [2.5, 97.5])]
+
+
 def paired_difference(records_a: list[dict], records_b: list[dict], n_boot: int = 1000, seed: int = 0) -> dict:
     """accuracy(a) - accuracy(b) on the items both scored -> {"diff", "ci95", "n", "p_value", "languages"}.
 
@@ -69,19 +83,47 @@ def paired_difference(records_a: list[dict], records_b: list[dict], n_boot: int 
     for a, b in pairs:
         by_lang.setdefault(str(a.get("lang")), []).append(int(bool(a["correct"])) - int(bool(b["correct"])))
     diffs = {lang: np.asarray(d, dtype=float) for lang, d in by_lang.items()}
-    diff = float(np.mean([d.mean() for d in diffs.values()]))
-    ci = None
-    if n_boot > 0:
-        reps = np.zeros(n_boot)
-        for lang, d in diffs.items():
-            rng = np.random.default_rng([seed, zlib.crc32(lang.encode())])
-            reps += d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(1)
-        reps /= len(diffs)
-        ci = [float(x) for x in np.percentile(reps, [2.5, 97.5])]
+    diff, ci = stratified_mean_ci(diffs, n_boot, seed)
     all_d = np.concatenate(list(diffs.values()))
     return {"diff": diff, "ci95": ci, "n": len(pairs), "p_value": mcnemar_p(int((all_d > 0).sum()),
                                                                             int((all_d < 0).sum())),
             "languages": list(diffs)}
+
+
+def paired_over_seeds(runs_a: list[list[dict]], runs_b: list[list[dict]], n_boot: int = 1000, n_perm: int = 2000,
+                      seed: int = 0) -> dict:
+    """Strategy a vs strategy b, each trained with several seeds (a list of runs' records per strategy), on the
+    items every run scored. Per item: a's accuracy averaged over its seeds minus b's; the difference is the mean of
+    the per-language means of that, with a stratified paired bootstrap 95% interval over items and a sign-flip
+    permutation p-value (two-sided; per item, a and b swap with probability 1/2). `per_seed`: the plain paired
+    difference of the i-th run of a against the i-th run of b, or against b's only run (the training-seed spread;
+    3 seeds do not make a sampling distribution of their own)."""
+    if not runs_a or not runs_b:
+        raise ValueError("each strategy needs at least one run")
+    runs = [*runs_a, *runs_b]
+    by_hash = all(r.get("doc_hash") for records in runs for r in records)
+    keyed = [{item_key(r, by_hash): r for r in records} for records in runs]
+    shared = [k for k in keyed[0] if all(k in run for run in keyed[1:])]
+    if not shared:
+        raise ValueError("the runs share no test item (compared by doc_hash, else by language and id)")
+    correct = lambda run, k: float(bool(run[k]["correct"]))
+    by_lang: dict = {}
+    for k in shared:
+        a = np.mean([correct(run, k) for run in keyed[:len(runs_a)]])
+        b = np.mean([correct(run, k) for run in keyed[len(runs_a):]])
+        by_lang.setdefault(str(keyed[0][k].get("lang")), []).append(a - b)
+    diffs = {lang: np.asarray(d) for lang, d in by_lang.items()}
+    diff, ci = stratified_mean_ci(diffs, n_boot, seed)
+    rng = np.random.default_rng(seed)
+    null = np.zeros(n_perm)
+    for d in diffs.values():
+        null += (d[None] * rng.choice([-1.0, 1.0], size=(n_perm, len(d)))).mean(1)
+    null /= len(diffs)
+    p = float((1 + (np.abs(null) >= abs(diff) - 1e-12).sum()) / (1 + n_perm))
+    partners = runs_b if len(runs_b) > 1 else runs_b * len(runs_a)  # one baseline run (e.g. a probe) serves all
+    per_seed = [paired_difference(ra, rb, n_boot=0)["diff"] for ra, rb in zip(runs_a, partners)]
+    return {"diff": diff, "ci95": ci, "n": len(shared), "p_value": p, "per_seed": per_seed,
+            "seeds": [len(runs_a), len(runs_b)], "languages": list(diffs)}
 
 
 GAIN_COLUMNS = ["model", "model_group", "checkpoint", "strategy", "seed", "precision", "scoring", "task", "lang",

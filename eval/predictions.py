@@ -3,18 +3,21 @@
 While scoring, each process appends every finished batch to <task>.predictions.part-<rank>.jsonl and flushes it.
 A rerun first merges the predictions file and any part files left by a killed run (a line cut by the kill is
 dropped), then scores only the examples not yet there. Each line carries `run`, the run signature: a hash of what
-decides the predictions (the model's `signature_parts()`, the task's prompt and labels, the scoring mode), so
-predictions of another model or mode are never reused.
+decides the predictions (the model's `signature_parts()` and precision, the task's prompt and labels, the scoring
+mode and the scorer's version), so predictions of another model, precision or mode are never reused.
 """
 import hashlib
 import json
 import os
 from pathlib import Path
 
+from fusion.scoring import SCORER_VERSION
+
 
 def run_signature(model, task, scoring: str) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([getattr(task, "template", ""), getattr(task, "targets", []), scoring]).encode())
+    h.update(json.dumps([getattr(task, "template", ""), getattr(task, "targets", []), scoring, model.precision,
+                         SCORER_VERSION]).encode())
     for part in model.signature_parts():
         h.update(part)
     return h.hexdigest()[:16]

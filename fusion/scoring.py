@@ -19,6 +19,8 @@ from torch import nn
 from .errors import InputError
 
 SCORINGS = ("loglik", "constrained")
+SCORER_VERSION = 2  # bumped when the scores' numerics change (2: chosen-token logits in float32); predictions of
+                    # another version are not resumed (eval.predictions.run_signature)
 VOCAB_CHUNK = 16384  # LM-head rows per step of the streaming log-normalizer: [N, 16384] floats at a time
 
 

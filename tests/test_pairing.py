@@ -2,7 +2,7 @@
 interval and McNemar p-value, and the gains over the last-layer bridge of a fixture results directory."""
 import pytest
 
-from eval.pairing import gains_over_baseline, pair, paired_difference
+from eval.pairing import gains_over_baseline, pair, paired_difference, paired_over_seeds
 from eval.records import load_records
 
 
@@ -55,3 +55,36 @@ def test_gains_over_the_last_layer_bridge(results_fixture):
     assert sib.loc[("tiny-topic-transformer-softmax-s1", "group:si-ta-bn"), "baseline"] == "tiny-topic-last-s1"
     assert sib.loc[("tiny-topic-transformer-softmax", "average"), "baseline"] == "tiny-topic-last"
     assert sib.loc[("tiny-topic-transformer-softmax", "group:si-ta-bn"), "n"] == 60
+
+
+def test_over_seeds_averages_each_strategy_over_its_seeds_per_item():
+    # a: 3 seeds, each right on 30 of 40 items, but on different items; b: 3 seeds, right on 20 of 40
+    a = [recs([1] * 30 + [0] * 10), recs([0] * 10 + [1] * 30), recs([1] * 20 + [0] * 10 + [1] * 10)]
+    b = [recs([1] * 20 + [0] * 20), recs([0] * 20 + [1] * 20), recs([1] * 20 + [0] * 20)]
+    d = paired_over_seeds(a, b, n_boot=500, n_perm=500)
+    assert d["diff"] == pytest.approx(0.25) and d["n"] == 40 and d["seeds"] == [3, 3]
+    assert d["per_seed"] == pytest.approx([0.25, 0.25, 0.25])
+    assert 0 < d["ci95"][0] < 0.25 < d["ci95"][1] and d["p_value"] < 0.01
+    same = paired_over_seeds(a, a, n_perm=500)
+    assert same["diff"] == 0 and same["p_value"] == 1.0
+    # only the items every run scored count
+    d = paired_over_seeds([recs([1] * 5)], [recs([0] * 5), recs([0] * 3)], n_boot=0)
+    assert d["n"] == 3 and d["diff"] == 1.0
+    with pytest.raises(ValueError, match="share no test item"):
+        paired_over_seeds([recs([1], lang="en")], [recs([1], lang="hi")])
+
+
+def test_strategies_over_seeds_on_the_fixture(results_fixture):
+    from eval.seeds import accuracy_table, compare, markdown
+    records = load_records(results_fixture)
+    acc = accuracy_table(records, "sib200").set_index("strategy")
+    assert set(acc.index) == {"last", "transformer-softmax", "probe"}
+    assert acc.loc["last", "seeds"] == "1, ?" and acc.loc["probe", "seeds"] == "?"   # the fixture's s0 runs name no seed
+    assert acc.loc["last", "all sd"] >= 0 and acc.loc["transformer-softmax", "all"] > acc.loc["last", "all"]
+    g = compare(records, "sib200", n_boot=200).set_index(["strategy", "baseline", "column"])
+    row = g.loc[("transformer-softmax", "last", "all")]
+    assert row["seeds"] == "2 vs 2" and row["n"] == 90 and len(row["per_seed"]) == 2
+    assert row["ci_low"] <= row["diff"] <= row["ci_high"]
+    assert g.loc[("transformer-softmax", "probe", "si-ta-bn"), "seeds"] == "2 vs 1"
+    assert ("last", "last", "all") not in g.index and "eng_Latn" in set(g.reset_index()["column"])
+    assert "| transformer-softmax - last | 2 vs 2 |" in markdown(records, "sib200")

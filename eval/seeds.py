@@ -1,0 +1,109 @@
+"""Fusion strategies compared over training seeds, on one task: each strategy's accuracy as mean and spread over its
+seeds, and its paired gain over a baseline (the last layer; the encoder alone) on the identical test items
+(eval.pairing.paired_over_seeds), for all languages, each language group and English.
+
+    python -m eval seeds --results results --task sib200            # Markdown tables
+    from eval.seeds import compare; compare(load_records("results"), "sib200")
+
+Runs are the results files of fused bridges (and the encoder-alone probe, "probe") scored with log-likelihood in
+one precision; a strategy's seeds are its runs with distinct seeds (eval.records.seed_of).
+"""
+import numpy as np
+import pandas as pd
+
+from .pairing import paired_over_seeds, predictions_path, read_predictions
+from tasks import TASKS
+
+PROBE = "probe"
+
+
+def runs_by_strategy(records: pd.DataFrame, task: str, precision: str | None = None) -> dict[str, pd.DataFrame]:
+    """strategy (or "probe") -> its runs on `task` (one row per results file, sorted by seed)."""
+    rows = records[(records["task"] == task) & (records["scoring"] == "loglik") & (records["metric"] == "acc,none")
+                   & records["kind"].isin(["fused", "probe"])]
+    if precision is not None:
+        rows = rows[rows["precision"] == precision]
+    runs = rows.drop_duplicates("results_file").copy()
+    runs["strategy"] = np.where(runs["kind"] == "probe", PROBE, runs["strategy"])
+    out = {}
+    for strategy, group in runs.groupby("strategy"):
+        group = group.sort_values("seed").drop_duplicates("seed", keep="last")  # one run per seed
+        out[str(strategy)] = group
+    return out
+
+
+def columns_of(task) -> dict[str, tuple | None]:
+    """Column name -> the languages it covers (None: every language)."""
+    cols = {"all": None, **{name: tuple(members) for name, members in task.groups.items()}}
+    if task.english in task.languages:
+        cols[task.english] = (task.english,)
+    return cols
+
+
+def accuracy_table(records: pd.DataFrame, task: str, precision: str | None = None) -> pd.DataFrame:
+    """A row per strategy: seeds, and per column the mean accuracy over seeds and its standard deviation."""
+    t = TASKS[task]
+    acc = records[(records["metric"] == "acc,none")]
+    rows = []
+    for strategy, runs in runs_by_strategy(records, task, precision).items():
+        row = dict(strategy=strategy, seeds=", ".join(str(int(s)) if pd.notna(s) else "?" for s in runs["seed"]))
+        for col, langs in columns_of(t).items():
+            lang = "average" if langs is None else f"group:{col}" if col in t.groups else col
+            vals = [acc[(acc["results_file"] == f) & (acc["lang"] == lang)]["value"] for f in runs["results_file"]]
+            vals = [float(v.iloc[0]) for v in vals if len(v)]
+            row[col] = float(np.mean(vals)) if vals else np.nan
+            row[f"{col} sd"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def compare(records: pd.DataFrame, task: str, baselines=("last", PROBE), precision: str | None = None,
+            n_boot: int = 1000) -> pd.DataFrame:
+    """A row per (strategy, baseline, column): the seed-averaged paired difference, its interval, p-value and the
+    per-seed differences (accuracy points of [0, 1])."""
+    t = TASKS[task]
+    runs = runs_by_strategy(records, task, precision)
+    preds = {s: [read_predictions(predictions_path(f)) for f in r["results_file"]] for s, r in runs.items()}
+    rows = []
+    for baseline in baselines:
+        if baseline not in preds:
+            continue
+        for strategy in preds:
+            if strategy in (baseline, PROBE):
+                continue
+            for col, langs in columns_of(t).items():
+                keep = (lambda recs: recs) if langs is None else \
+                    (lambda recs, langs=langs: [r for r in recs if r.get("lang") in langs])
+                d = paired_over_seeds([keep(r) for r in preds[strategy]], [keep(r) for r in preds[baseline]],
+                                      n_boot=n_boot)
+                rows.append(dict(strategy=strategy, baseline=baseline, column=col, diff=d["diff"],
+                                 ci_low=d["ci95"][0], ci_high=d["ci95"][1], p_value=d["p_value"], n=d["n"],
+                                 seeds=f"{d['seeds'][0]} vs {d['seeds'][1]}", per_seed=d["per_seed"]))
+    return pd.DataFrame(rows)
+
+
+def markdown(records: pd.DataFrame, task: str, precision: str | None = None) -> str:
+    t = TASKS[task]
+    acc = accuracy_table(records, task, precision)
+    cols = list(columns_of(t))
+    pct = lambda v: "-" if pd.isna(v) else f"{100 * v:.1f}"
+    lines = [f"Accuracy on {task}, mean over seeds (± standard deviation over seeds, in points):", "",
+             "| strategy | seeds | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for _, r in acc.iterrows():
+        cells = [pct(r[c]) + ("" if pd.isna(r[f"{c} sd"]) else f" ± {100 * r[f'{c} sd']:.1f}") for c in cols]
+        lines.append(f"| {r['strategy']} | {r['seeds']} | " + " | ".join(cells) + " |")
+    gains = compare(records, task, precision=precision)
+    if not gains.empty:
+        lines += ["", "Paired on identical items, each strategy averaged over its seeds per item (difference in "
+                  "points, stratified paired bootstrap 95% interval, sign-flip permutation p; per seed in brackets):",
+                  "", "| strategy - baseline | seeds | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+        for (strategy, baseline), g in gains.groupby(["strategy", "baseline"], sort=False):
+            cells = []
+            for c in cols:
+                r = g[g["column"] == c].iloc[0]
+                seeds = ", ".join(f"{100 * x:+.1f}" for x in r["per_seed"])
+                p = "p < 0.001" if r["p_value"] < 0.001 else f"p {r['p_value']:.2g}"  # 2,000 permutations
+                cells.append(f"{100 * r['diff']:+.1f} [{100 * r['ci_low']:+.1f}, {100 * r['ci_high']:+.1f}], "
+                             f"{p} ({seeds})")
+            lines.append(f"| {strategy} - {baseline} | {g['seeds'].iloc[0]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
