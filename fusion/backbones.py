@@ -56,55 +56,58 @@ def byte_tokenizer(specials: list[str], append_eos: bool) -> PreTrainedTokenizer
     return PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=512, **named)
 
 
-def _seeded(build):
+def _seeded(build, dtype):
+    """Built in float32 from a fixed seed, then cast: the same weights in every dtype."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        return build().eval()
+        return build().eval().to(dtype)
 
 
-def tiny_mt5_encoder():
+def tiny_mt5_encoder(dtype=torch.float32):
     tok = byte_tokenizer(["<pad>", "</s>", "<unk>"], append_eos=True)
     cfg = MT5Config(vocab_size=len(tok), d_model=32, d_kv=8, d_ff=64, num_layers=4, num_heads=4,
                     relative_attention_num_buckets=8, dropout_rate=0.0, pad_token_id=0, eos_token_id=1)
-    return _seeded(lambda: MT5EncoderModel(cfg)), tok
+    return _seeded(lambda: MT5EncoderModel(cfg), dtype), tok
 
 
-def tiny_bert_encoder():
+def tiny_bert_encoder(dtype=torch.float32):
     tok = byte_tokenizer(["<pad>", "</s>", "<unk>"], append_eos=True)
     cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
                      intermediate_size=64, max_position_embeddings=512, pad_token_id=0)
-    return _seeded(lambda: BertModel(cfg, add_pooling_layer=False)), tok
+    return _seeded(lambda: BertModel(cfg, add_pooling_layer=False), dtype), tok
 
 
-def tiny_gemma3():
+def tiny_gemma3(dtype=torch.float32):
     tok = byte_tokenizer(["<pad>", "<eos>", "<bos>", "<unk>"], append_eos=False)
     cfg = Gemma3TextConfig(vocab_size=len(tok), hidden_size=48, intermediate_size=96, num_hidden_layers=2,
                            num_attention_heads=4, num_key_value_heads=1, head_dim=12, sliding_window=16,
                            layer_types=["sliding_attention", "full_attention"], max_position_embeddings=1024,
                            pad_token_id=0, eos_token_id=1, bos_token_id=2)
-    return _seeded(lambda: Gemma3ForCausalLM(cfg)), tok
+    return _seeded(lambda: Gemma3ForCausalLM(cfg), dtype), tok
 
 
-def tiny_llama():
+def tiny_llama(dtype=torch.float32):
     tok = byte_tokenizer(["<pad>", "<eos>", "<bos>", "<unk>"], append_eos=False)
     cfg = LlamaConfig(vocab_size=len(tok), hidden_size=40, intermediate_size=80, num_hidden_layers=2,
                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
                       pad_token_id=0, eos_token_id=1, bos_token_id=2, tie_word_embeddings=False)
-    return _seeded(lambda: LlamaForCausalLM(cfg)), tok
+    return _seeded(lambda: LlamaForCausalLM(cfg), dtype), tok
 
 
 # ---------------------------------------------------------------- the packaged pocket models
 
-def pocket_e5():
-    path = pocket.e5_checkpoint()
-    return _load_dir(path, causal_lm=False, dtype=torch.float32)
+# loaded from a checkpoint stored in `dtype` (a bfloat16 copy is cached once, see pocket.in_dtype): its weights are
+# mapped from the file as they are, not converted tensor by tensor from float32 into new memory
+
+def pocket_e5(dtype=torch.float32):
+    return _load_dir(pocket.e5_checkpoint(dtype), causal_lm=False, dtype=dtype)
 
 
-def pocket_gemma():
-    path = pocket.gemma_checkpoint()
-    return _load_dir(path, causal_lm=True, dtype=torch.float32)
+def pocket_gemma(dtype=torch.float32):
+    return _load_dir(pocket.gemma_checkpoint(dtype), causal_lm=True, dtype=dtype)
 
 
+# name -> builder(dtype) -> (model in dtype, tokenizer)
 PACKAGED_ENCODERS = {"tiny-mt5-encoder": tiny_mt5_encoder, "tiny-bert-encoder": tiny_bert_encoder,
                      pocket.E5_NAME: pocket_e5}
 PACKAGED_LLMS = {"tiny-gemma3": tiny_gemma3, "tiny-llama": tiny_llama, pocket.GEMMA_NAME: pocket_gemma}
@@ -173,7 +176,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 def _load_named(name: str, packaged: dict, causal_lm: bool, dtype: torch.dtype, what: str):
     if name in packaged:
-        return packaged[name]()
+        return packaged[name](dtype)
     if Path(name).expanduser().is_dir():
         path = Path(name).expanduser()
         if not any(path.glob("*.safetensors")):

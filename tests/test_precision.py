@@ -98,3 +98,31 @@ def test_bfloat16_training_lowers_the_loss_as_float32_does():
     low, full = train_losses("bfloat16"), train_losses("float32")
     assert low[-1] < low[0] - 0.2
     assert max(abs(a - b) for a, b in zip(low, full)) < 0.05
+
+
+def test_bfloat16_copy_of_a_checkpoint_is_cached_once_and_loads_as_the_cast(tmp_path):
+    """fusion.pocket.in_dtype: the float32 checkpoint cast once into <name>-bfloat16 beside it; loading that in
+    bfloat16 gives exactly the float32 weights cast to bfloat16, as `model.to(torch.bfloat16)` does."""
+    from fusion.backbones import _load_dir, tiny_gemma3
+    from fusion.pocket import in_dtype
+    from safetensors.torch import load_file
+
+    llm, tok = tiny_gemma3()
+    src = tmp_path / "gemma"
+    llm.save_pretrained(src)
+    tok.save_pretrained(src)
+    assert in_dtype(src, torch.float32) == src
+    copy = in_dtype(src, torch.bfloat16)
+    assert copy == tmp_path / "gemma-bfloat16" and sorted(p.name for p in tmp_path.iterdir()) == ["gemma", "gemma-bfloat16"]
+    fp32, bf16 = load_file(src / "model.safetensors"), load_file(copy / "model.safetensors")
+    assert fp32.keys() == bf16.keys() and {v.dtype for v in bf16.values()} == {torch.bfloat16}
+    assert all(torch.equal(fp32[k].to(torch.bfloat16), bf16[k]) for k in fp32)
+    stamp = (copy / "model.safetensors").stat().st_mtime_ns
+    assert in_dtype(src, torch.bfloat16) == copy and (copy / "model.safetensors").stat().st_mtime_ns == stamp  # written once
+
+    loaded, loaded_tok = _load_dir(copy, causal_lm=True, dtype=torch.bfloat16)
+    cast = llm.to(torch.bfloat16)
+    assert loaded.config.dtype == torch.bfloat16
+    for name, p in cast.state_dict().items():
+        assert torch.equal(p, loaded.state_dict()[name]), name
+    assert loaded_tok(TEXTS)["input_ids"] == tok(TEXTS)["input_ids"]
