@@ -95,9 +95,14 @@ def paired_over_seeds(runs_a: list[list[dict]], runs_b: list[list[dict]], n_boot
     """Strategy a vs strategy b, each trained with several seeds (a list of runs' records per strategy), on the
     items every run scored. Per item: a's accuracy averaged over its seeds minus b's; the difference is the mean of
     the per-language means of that, with a stratified paired bootstrap 95% interval over items and a sign-flip
-    permutation p-value (two-sided; per item, a and b swap with probability 1/2). `per_seed`: the plain paired
-    difference of the i-th run of a against the i-th run of b, or against b's only run (the training-seed spread;
-    3 seeds do not make a sampling distribution of their own)."""
+    permutation p-value (two-sided; per item, a and b swap with probability 1/2). Both hold the training runs fixed:
+    they say which sentences were drawn, not which seeds.
+
+    `ci95_seeds`: the two-level (hierarchical) bootstrap interval that treats the training seeds as a sample too:
+    each replicate draws each strategy's runs with replacement, then the items (stratified by language). It is the
+    interval to read before calling one strategy better; with 3 seeds a side it is wide when the seeds disagree.
+    `per_seed`: the plain paired difference of the i-th run of a against the i-th run of b, or against b's only run
+    (a probe is deterministic: one run serves all)."""
     if not runs_a or not runs_b:
         raise ValueError("each strategy needs at least one run")
     runs = [*runs_a, *runs_b]
@@ -106,13 +111,12 @@ def paired_over_seeds(runs_a: list[list[dict]], runs_b: list[list[dict]], n_boot
     shared = [k for k in keyed[0] if all(k in run for run in keyed[1:])]
     if not shared:
         raise ValueError("the runs share no test item (compared by doc_hash, else by language and id)")
-    correct = lambda run, k: float(bool(run[k]["correct"]))
-    by_lang: dict = {}
-    for k in shared:
-        a = np.mean([correct(run, k) for run in keyed[:len(runs_a)]])
-        b = np.mean([correct(run, k) for run in keyed[len(runs_a):]])
-        by_lang.setdefault(str(keyed[0][k].get("lang")), []).append(a - b)
-    diffs = {lang: np.asarray(d) for lang, d in by_lang.items()}
+    correct = np.array([[float(bool(run[k]["correct"])) for k in shared] for run in keyed])  # [runs, items]
+    a_runs, b_runs = correct[:len(runs_a)], correct[len(runs_a):]                            # [n_a, N], [n_b, N]
+    langs = np.array([str(keyed[0][k].get("lang")) for k in shared])                          # [N]
+    index = {lang: np.flatnonzero(langs == lang) for lang in dict.fromkeys(langs)}            # lang -> item columns
+    per_item = a_runs.mean(0) - b_runs.mean(0)                                                # [N]
+    diffs = {lang: per_item[cols] for lang, cols in index.items()}
     diff, ci = stratified_mean_ci(diffs, n_boot, seed)
     rng = np.random.default_rng(seed)
     null = np.zeros(n_perm)
@@ -122,8 +126,28 @@ def paired_over_seeds(runs_a: list[list[dict]], runs_b: list[list[dict]], n_boot
     p = float((1 + (np.abs(null) >= abs(diff) - 1e-12).sum()) / (1 + n_perm))
     partners = runs_b if len(runs_b) > 1 else runs_b * len(runs_a)  # one baseline run (e.g. a probe) serves all
     per_seed = [paired_difference(ra, rb, n_boot=0)["diff"] for ra, rb in zip(runs_a, partners)]
-    return {"diff": diff, "ci95": ci, "n": len(shared), "p_value": p, "per_seed": per_seed,
-            "seeds": [len(runs_a), len(runs_b)], "languages": list(diffs)}
+    return {"diff": diff, "ci95": ci, "ci95_seeds": seed_and_item_ci(a_runs, b_runs, index, n_boot, seed),
+            "n": len(shared), "p_value": p, "per_seed": per_seed, "seeds": [len(runs_a), len(runs_b)],
+            "languages": list(diffs)}
+
+
+def seed_and_item_ci(a_runs: np.ndarray, b_runs: np.ndarray, index: dict, n_boot: int = 1000,
+                     seed: int = 0) -> list | None:
+    """The hierarchical bootstrap 95% percentile interval of mean_lang mean_items (mean_seeds a - mean_seeds b).
+    a_runs [n_a, N] and b_runs [n_b, N]: per run and item, 1 = correct; index: language -> its item columns. Each
+    replicate draws n_a of a's runs and n_b of b's with replacement, then every language's items with replacement."""
+    if n_boot <= 0:
+        return None
+    rng = np.random.default_rng([seed, 1])
+    pick_a = rng.integers(0, len(a_runs), size=(n_boot, len(a_runs)))                          # [R, n_a]
+    pick_b = rng.integers(0, len(b_runs), size=(n_boot, len(b_runs)))                          # [R, n_b]
+    per_item = a_runs[pick_a].mean(1) - b_runs[pick_b].mean(1)                                 # [R, N]
+    reps = np.zeros(n_boot)
+    for cols in index.values():
+        items = cols[rng.integers(0, len(cols), size=(n_boot, len(cols)))]                     # [R, n_lang]
+        reps += np.take_along_axis(per_item, items, axis=1).mean(1)
+    reps /= len(index)
+    return [float(x) for x in np.percentile(reps, [2.5, 97.5])]
 
 
 GAIN_COLUMNS = ["model", "model_group", "checkpoint", "strategy", "seed", "precision", "scoring", "task", "lang",

@@ -59,8 +59,9 @@ def accuracy_table(records: pd.DataFrame, task: str, precision: str | None = Non
 
 def compare(records: pd.DataFrame, task: str, baselines=("last", PROBE), precision: str | None = None,
             n_boot: int = 1000) -> pd.DataFrame:
-    """A row per (strategy, baseline, column): the seed-averaged paired difference, its interval, p-value and the
-    per-seed differences (accuracy points of [0, 1])."""
+    """A row per (strategy, baseline, column): the seed-averaged paired difference, its interval over items
+    (ci_low, ci_high) and over seeds and items (seeds_ci_low, seeds_ci_high), the items' p-value and the per-seed
+    differences (accuracy points of [0, 1])."""
     t = TASKS[task]
     runs = runs_by_strategy(records, task, precision)
     preds = {s: [read_predictions(predictions_path(f)) for f in r["results_file"]] for s, r in runs.items()}
@@ -76,8 +77,11 @@ def compare(records: pd.DataFrame, task: str, baselines=("last", PROBE), precisi
                     (lambda recs, langs=langs: [r for r in recs if r.get("lang") in langs])
                 d = paired_over_seeds([keep(r) for r in preds[strategy]], [keep(r) for r in preds[baseline]],
                                       n_boot=n_boot)
+                lo, hi = d["ci95"] or (np.nan, np.nan)
+                seeds_lo, seeds_hi = d["ci95_seeds"] or (np.nan, np.nan)
                 rows.append(dict(strategy=strategy, baseline=baseline, column=col, diff=d["diff"],
-                                 ci_low=d["ci95"][0], ci_high=d["ci95"][1], p_value=d["p_value"], n=d["n"],
+                                 ci_low=lo, ci_high=hi, seeds_ci_low=seeds_lo, seeds_ci_high=seeds_hi,
+                                 p_value=d["p_value"], n=d["n"],
                                  seeds=f"{d['seeds'][0]} vs {d['seeds'][1]}", per_seed=d["per_seed"]))
     return pd.DataFrame(rows)
 
@@ -95,15 +99,19 @@ def markdown(records: pd.DataFrame, task: str, precision: str | None = None) -> 
     gains = compare(records, task, precision=precision)
     if not gains.empty:
         lines += ["", "Paired on identical items, each strategy averaged over its seeds per item (difference in "
-                  "points, stratified paired bootstrap 95% interval, sign-flip permutation p; per seed in brackets):",
+                  "points; [items]: stratified paired bootstrap 95% interval over the test items, with the training "
+                  "runs held fixed, and its sign-flip permutation p; [seeds + items]: the two-level bootstrap that "
+                  "also redraws each strategy's seeds, the interval to read before calling a strategy better; per "
+                  "seed in brackets):",
                   "", "| strategy - baseline | seeds | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+        pts = lambda lo, hi: f"[{100 * lo:+.1f}, {100 * hi:+.1f}]"
         for (strategy, baseline), g in gains.groupby(["strategy", "baseline"], sort=False):
             cells = []
             for c in cols:
                 r = g[g["column"] == c].iloc[0]
                 seeds = ", ".join(f"{100 * x:+.1f}" for x in r["per_seed"])
                 p = "p < 0.001" if r["p_value"] < 0.001 else f"p {r['p_value']:.2g}"  # 2,000 permutations
-                cells.append(f"{100 * r['diff']:+.1f} [{100 * r['ci_low']:+.1f}, {100 * r['ci_high']:+.1f}], "
-                             f"{p} ({seeds})")
+                cells.append(f"{100 * r['diff']:+.1f}, items {pts(r['ci_low'], r['ci_high'])} {p}, "
+                             f"seeds + items {pts(r['seeds_ci_low'], r['seeds_ci_high'])} ({seeds})")
             lines.append(f"| {strategy} - {baseline} | {g['seeds'].iloc[0]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -42,7 +42,11 @@ for entry in $QUEUE; do
   esac
   name=pocket-$family-$strategy
   [ "$seed" != 0 ] && name=$name-s$seed
-  grep -qs stop_reason "checkpoints/$name/train_results.json" && continue   # trained by this queue already
+  # trained by this queue already: a model card with a stop reason, for the same step budget (an older, shorter
+  # first bridge under the same name is retrained and replaced)
+  max_steps=$(sed -n 's/.*--max-steps \([0-9]*\).*/\1/p' <<< "$args")
+  grep -qs stop_reason "checkpoints/$name/train_results.json" \
+    && grep -qs "\"max_steps\": $max_steps," "checkpoints/$name/train_results.json" && continue
   run=runs/pocket-$family-$strategy-s$seed
   # torch threads per run: THREADS_FILE (read at each run's start, so a busy machine can be given 1 thread: two
   # threads stall each other when other jobs take turns on the cores); default 2

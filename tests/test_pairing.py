@@ -74,6 +74,22 @@ def test_over_seeds_averages_each_strategy_over_its_seeds_per_item():
         paired_over_seeds([recs([1], lang="en")], [recs([1], lang="hi")])
 
 
+def test_the_seed_and_item_interval_sees_what_the_item_interval_cannot():
+    # a's three seeds disagree (100%, 10%, 100% of 200 items), b's agree (60%): over the items a is clearly better,
+    # but a redraw of a's seeds is as likely to give the bad seed twice; the two-level interval must cover 0
+    a = [recs([1] * 200), recs([1] * 20 + [0] * 180), recs([1] * 200)]
+    b = [recs([1] * 120 + [0] * 80)] * 3
+    d = paired_over_seeds(a, b, n_boot=2000, n_perm=500)
+    assert d["diff"] == pytest.approx(0.1)
+    assert d["ci95"][0] > 0 and d["p_value"] < 0.01                 # items only: "a is better"
+    lo, hi = d["ci95_seeds"]
+    assert lo < 0 < hi and lo < d["ci95"][0] and hi >= d["ci95"][1]  # seeds too: not shown
+    # seeds that agree: the two intervals nearly coincide
+    same = paired_over_seeds([recs([1] * 150 + [0] * 50)] * 3, b, n_boot=2000, n_perm=500)
+    assert same["ci95_seeds"] == pytest.approx(same["ci95"], abs=0.02)
+    assert paired_over_seeds(a, b, n_boot=0)["ci95_seeds"] is None
+
+
 def test_strategies_over_seeds_on_the_fixture(results_fixture):
     from eval.seeds import accuracy_table, compare, markdown
     records = load_records(results_fixture)
@@ -85,6 +101,7 @@ def test_strategies_over_seeds_on_the_fixture(results_fixture):
     row = g.loc[("transformer-softmax", "last", "all")]
     assert row["seeds"] == "2 vs 2" and row["n"] == 90 and len(row["per_seed"]) == 2
     assert row["ci_low"] <= row["diff"] <= row["ci_high"]
+    assert row["seeds_ci_low"] <= row["ci_low"] + 0.02 and row["seeds_ci_high"] >= row["ci_high"] - 0.02
     assert g.loc[("transformer-softmax", "probe", "si-ta-bn"), "seeds"] == "2 vs 1"
     assert ("last", "last", "all") not in g.index and "eng_Latn" in set(g.reset_index()["column"])
     assert "| transformer-softmax - last | 2 vs 2 |" in markdown(records, "sib200")
