@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import InputError
+from .filerows import head_rows, release_mapped
 
 SCORINGS = ("loglik", "constrained")
 SCORER_VERSION = 2  # bumped when the scores' numerics change (2: chosen-token logits in float32); predictions of
@@ -82,7 +83,7 @@ def head_logits_at(llm, hidden: torch.Tensor, ids: torch.Tensor) -> torch.Tensor
     """Logits of chosen tokens only: hidden [N, D], ids [K] -> [N, K], computed in float32 (K head rows are read):
     in bfloat16 a logit of Gemma's scale (10-30) is rounded to 0.06-0.125, enough to flip close choices."""
     head = llm.get_output_embeddings()
-    logits = hidden.float() @ head.weight[ids].float().T
+    logits = hidden.float() @ head_rows(head, ids).float().T
     if head.bias is not None:
         logits = logits + head.bias[ids].float()
     return head_transform(llm, logits)
@@ -95,7 +96,7 @@ def head_logsumexp(llm, hidden: torch.Tensor, chunk: int = VOCAB_CHUNK) -> torch
     running = torch.full((hidden.shape[0],), -float("inf"), device=hidden.device)
     for start in range(0, head.weight.shape[0], chunk):
         bias = head.bias[start:start + chunk] if head.bias is not None else None
-        part = head_transform(llm, F.linear(hidden, head.weight[start:start + chunk], bias)).float()
+        part = head_transform(llm, F.linear(hidden, head_rows(head, slice(start, start + chunk)), bias)).float()
         running = torch.logaddexp(running, torch.logsumexp(part, dim=-1))
     return running
 
@@ -121,6 +122,8 @@ def fast_head_ok(llm) -> bool:
         except (AttributeError, TypeError, RuntimeError):
             ok = False
         llm._layerbridge_fast_head = bool(ok)
+        if getattr(llm.get_output_embeddings(), "file_rows", None) is not None:
+            release_mapped(llm.get_output_embeddings().weight)  # the check read all of the head; scoring needs none of it mapped
     return llm._layerbridge_fast_head
 
 
