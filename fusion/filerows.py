@@ -9,9 +9,7 @@ only the rows asked for are copied into the process; the file's pages stay in th
 The rows read are the tensor's own bytes (`mapped_rows` checks that the tensor is mapped from exactly that place
 of the file), so results are bit-identical to indexing the tensor.
 """
-import ctypes
 import json
-import mmap
 import os
 import struct
 from pathlib import Path
@@ -156,41 +154,3 @@ def head_rows(head: nn.Linear, rows) -> torch.Tensor:
     if file_rows is None or not file_rows.backs(head.weight):
         return head.weight[rows]
     return file_rows.range(rows.start, rows.stop) if isinstance(rows, slice) else file_rows.rows(rows)
-
-MADV_DONTNEED = 4
-
-
-def release_mapped(weight: torch.Tensor) -> bool:
-    """Drop `weight`'s pages from this process's resident set where it lies in file mappings none of whose pages
-    was ever written (smaps: `Anonymous: 0 kB`, no private copies): madvise(MADV_DONTNEED) only unmaps them, the
-    next access maps the file's bytes (the tensor's values) from the page cache again. For a table a one-time
-    check read whole (fusion.scoring.fast_head_ok). True where released; a no-op elsewhere (not Linux, not mapped,
-    written)."""
-    if weight.device.type != "cpu":
-        return False
-    start = weight.data_ptr()
-    end = start + weight.numel() * weight.element_size()
-    try:
-        smaps = Path("/proc/self/smaps").read_text()
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    except OSError:
-        return False
-    covered, vma = [], None
-    for line in smaps.splitlines():
-        head = line.split(maxsplit=5)
-        if head and "-" in head[0] and not head[0].endswith(":"):  # a mapping's first line: range perms offset dev inode [path]
-            lo, hi = (int(x, 16) for x in head[0].split("-"))
-            vma = dict(lo=lo, hi=hi, file=len(head) == 6 and head[5].startswith("/")) if lo < end and hi > start else None
-            if vma is not None:
-                covered.append(vma)
-        elif vma is not None and line.startswith("Anonymous:"):
-            vma["anonymous_kb"] = int(line.split()[1])
-    if not covered or sum(min(v["hi"], end) - max(v["lo"], start) for v in covered) != end - start or \
-            any(not v["file"] or v.get("anonymous_kb", 1) != 0 for v in covered):
-        return False
-    page = mmap.PAGESIZE
-    lo, hi = -(-start // page) * page, end // page * page  # whole pages inside the tensor only
-    if hi <= lo:
-        return False
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    return libc.madvise(lo, hi - lo, MADV_DONTNEED) == 0
