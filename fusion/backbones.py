@@ -17,7 +17,7 @@ from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM,
                           AutoTokenizer, BertConfig, BertModel, Gemma3ForCausalLM, Gemma3TextConfig,
                           LlamaConfig, LlamaForCausalLM, MT5Config, MT5EncoderModel, PreTrainedTokenizerFast)
 
-from . import pocket
+from . import filerows, pocket
 from .errors import BackboneUnavailableError
 
 
@@ -135,6 +135,11 @@ def _load_dir_quiet(path, causal_lm: bool, dtype: torch.dtype, **hub_kwargs):
         encoder_class = getattr(transformers, type(config).__name__.replace("Config", "EncoderModel"), None)
         auto = encoder_class if encoder_class is not None else AutoModel
         model = auto.from_pretrained(path, dtype=dtype, use_safetensors=True, **common)
+    weights = Path(path) / "model.safetensors"
+    if weights.is_file():  # a local checkpoint: its big tables are read by rows, not paged in (fusion.filerows)
+        filerows.read_embedding_rows_from_file(model, weights)
+        if causal_lm:
+            filerows.read_head_rows_from_file(model, weights)
     tokenizer = drop_python_vocab(AutoTokenizer.from_pretrained(path, **common))
     release_freed_memory()
     return model.eval(), tokenizer

@@ -17,11 +17,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import InputError
+from .filerows import head_rows
 
 SCORINGS = ("loglik", "constrained")
 SCORER_VERSION = 2  # bumped when the scores' numerics change (2: chosen-token logits in float32); predictions of
                     # another version are not resumed (eval.predictions.run_signature)
 VOCAB_CHUNK = 16384  # LM-head rows per step of the streaming log-normalizer: [N, 16384] floats at a time
+CHECK_ROWS = 1024    # head rows fast_head_ok checks the model's own logits on
 
 
 def left_pad(rows: list[torch.Tensor]):
@@ -82,7 +84,7 @@ def head_logits_at(llm, hidden: torch.Tensor, ids: torch.Tensor) -> torch.Tensor
     """Logits of chosen tokens only: hidden [N, D], ids [K] -> [N, K], computed in float32 (K head rows are read):
     in bfloat16 a logit of Gemma's scale (10-30) is rounded to 0.06-0.125, enough to flip close choices."""
     head = llm.get_output_embeddings()
-    logits = hidden.float() @ head.weight[ids].float().T
+    logits = hidden.float() @ head_rows(head, ids).float().T
     if head.bias is not None:
         logits = logits + head.bias[ids].float()
     return head_transform(llm, logits)
@@ -95,7 +97,7 @@ def head_logsumexp(llm, hidden: torch.Tensor, chunk: int = VOCAB_CHUNK) -> torch
     running = torch.full((hidden.shape[0],), -float("inf"), device=hidden.device)
     for start in range(0, head.weight.shape[0], chunk):
         bias = head.bias[start:start + chunk] if head.bias is not None else None
-        part = head_transform(llm, F.linear(hidden, head.weight[start:start + chunk], bias)).float()
+        part = head_transform(llm, F.linear(hidden, head_rows(head, slice(start, start + chunk)), bias)).float()
         running = torch.logaddexp(running, torch.logsumexp(part, dim=-1))
     return running
 
@@ -103,22 +105,32 @@ def head_logsumexp(llm, hidden: torch.Tensor, chunk: int = VOCAB_CHUNK) -> torch
 @torch.no_grad()
 def fast_head_ok(llm) -> bool:
     """True when llm.base_model + a linear head (+ head_transform) give llm(...).logits for this model and its
-    attention takes the custom mask of the one-pass scoring (checked once, cached)."""
+    attention takes the custom mask of the one-pass scoring (checked once, cached).
+
+    The check runs the model's own forward with its head cut to its first CHECK_ROWS rows (torch.func's
+    functional_call; a tied input embedding is cut with it, the 3 ids lie inside): what is checked is what the model
+    does after the head, and the whole head is never read (its mapped pages would count in the RSS for good)."""
     ok = getattr(llm, "_layerbridge_fast_head", None)
     if ok is None:
         ids = torch.tensor([[1, 2, 3]], device=llm.get_input_embeddings().weight.device)
         try:
-            base = llm.base_model
-            hidden = base(input_ids=ids).last_hidden_state[0]
-            ok = base is not llm and isinstance(llm.get_output_embeddings(), nn.Linear) and torch.allclose(
-                lm_head_logits(llm, hidden).float(), llm(input_ids=ids).logits[0].float(), rtol=1e-3, atol=1e-3)
+            base, head = llm.base_model, llm.get_output_embeddings()
+            names = {p: n for n, p in llm.named_parameters()}
+            cut = {names[head.weight]: head.weight[:CHECK_ROWS]}                           # [K, D]
+            if head.bias is not None:
+                cut[names[head.bias]] = head.bias[:CHECK_ROWS]
+            hidden = base(input_ids=ids).last_hidden_state[0]                              # [3, D]
+            own = torch.func.functional_call(llm, cut, args=(), kwargs=dict(input_ids=ids)).logits[0]  # [3, K]
+            ours = head_transform(llm, F.linear(hidden, *cut.values()))                   # [3, K]
+            ok = base is not llm and isinstance(head, nn.Linear) and torch.allclose(
+                ours.float(), own.float(), rtol=1e-3, atol=1e-3)
             # the one-pass scoring's tree mask must be honoured (flash attention ignores custom masks) and must be
             # the whole story: full and sliding-window layers are built here; other kinds (chunked, ...) are not
             cfg = llm.config
             types = set(getattr(cfg, "layer_types", None) or [])
             ok = ok and getattr(cfg, "_attn_implementation", None) in ("sdpa", "eager") and (
                 types <= {"full_attention", "sliding_attention"} if types else not getattr(cfg, "sliding_window", None))
-        except (AttributeError, TypeError, RuntimeError):
+        except (AttributeError, TypeError, RuntimeError, KeyError):
             ok = False
         llm._layerbridge_fast_head = bool(ok)
     return llm._layerbridge_fast_head

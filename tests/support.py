@@ -1,5 +1,5 @@
-"""Test support: untrained checkpoints in the app's naming, a free port, the app launched in-process, and
-`accelerate launch` of two processes that never outlives its test."""
+"""Test support: untrained checkpoints in the app's naming, a free port, the app launched in-process,
+`accelerate launch` of two processes that never outlives its test, and which pages of a tensor are mapped."""
 import os
 import signal
 import socket
@@ -82,3 +82,15 @@ def kill_group(pgid: int):
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def present_fraction(t: torch.Tensor) -> float:
+    """Share of the tensor's whole pages that are mapped in this process's page table (/proc/self/pagemap)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    lo = -(-t.data_ptr() // page)
+    hi = (t.data_ptr() + t.numel() * t.element_size()) // page
+    with open("/proc/self/pagemap", "rb") as f:
+        f.seek(lo * 8)
+        entries = f.read((hi - lo) * 8)
+    flags = [int.from_bytes(entries[i:i + 8], "little") >> 63 for i in range(0, len(entries), 8)]
+    return sum(flags) / max(1, len(flags))

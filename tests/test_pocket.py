@@ -78,3 +78,24 @@ def test_pocket_bfloat16_loads_the_cast_weights_mapped_from_its_own_cache():
                      for line in open("/proc/self/maps") if line.rstrip().endswith(file)]
             address = bf16.get_input_embeddings().weight.data_ptr()
             assert any(lo <= address < hi for lo, hi in spans), f"{name}'s embedding is not mapped from {file}"
+
+
+def test_pocket_classify_pages_in_neither_big_table():
+    """e5's 250k-row word embedding and Gemma's 262k-row head are read by rows from their files (fusion.filerows)
+    and fast_head_ok reads 1024 head rows: classifying multilingual text leaves (almost) none of their pages mapped
+    in the process (RSS). A model of its own: the session's float32 one ran Gemma's whole head (generate)."""
+    from fusion import filerows
+    from tests.support import present_fraction
+
+    model = FusedModel.from_preset("pocket", strategy="last", device="cpu", dtype="bfloat16")
+    table = model.encoder.get_input_embeddings()
+    head = model.llm.get_output_embeddings()
+    assert isinstance(table, filerows.FileRowsEmbedding) and head.file_rows.backs(head.weight)
+    texts = ["News Sentence: ශ්‍රී ලංකා ක්‍රිකට් කණ්ඩායම තරගය ජයගත්තේය Category:",
+             "இந்திய அணி இறுதிப் போட்டியில் வென்றது", "বাংলাদেশের অর্থনীতি দ্রুত বাড়ছে", "上海的天气很好",
+             "The committee approved the new budget on Tuesday."]
+    labels = [" Business", " Entertainment", " Political", " Sports", " Science"]
+    for scoring in ("loglik", "constrained"):
+        model.classify(texts, labels, scoring=scoring)
+    # a few 2 MB folios of Gemma's table hold the BOS and label tokens' input embeddings; none of e5's is touched
+    assert present_fraction(table.weight) < 0.01 and present_fraction(head.weight) < 0.05
