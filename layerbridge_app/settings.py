@@ -12,7 +12,7 @@ from tasks import FAMILIES
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_FILE = ROOT / "spaces.yaml"
-APP_STRATEGIES = ("last", "global-softmax", "transformer-softmax")
+APP_STRATEGIES = ("last", "global-softmax", "transformer-softmax", "residual-softmax")
 
 
 @dataclass
@@ -22,7 +22,7 @@ class Settings:
     families: list = field(default_factory=lambda: list(FAMILIES))     # task families offered (tasks.FAMILIES)
     strategies: list = field(default_factory=lambda: list(APP_STRATEGIES))
     default_family: str = "news"
-    default_strategy: str = "transformer-softmax"
+    default_strategy: str = "last"
     results_dir: str = "results"
     max_input_chars: int = 5000
     concurrency_limit: int = 2              # events run at once (model calls are serialised by a lock anyway)
