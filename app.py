@@ -228,7 +228,7 @@ LangBridge does), LayerBridge **fuses all its layers per token**: `global-softma
 are mapped into the embedding space of a frozen, English-centric decoder LLM, which then scores the task's labels.
 Only this small bridge (fusion + mapping) is trained, on English data; the LLM then reads Sinhala, Tamil, Bengali,
 Hindi and other languages through the encoder. The Predict tab shows, for your text, the mean weight of each
-encoder layer and the weights of every token; the Compare tab runs the same input through the three strategies
+encoder layer and the weights of every token; the Compare tab runs the same input through every strategy
 and through the LLM alone (no encoder).
 
 ### Models and licences

@@ -262,7 +262,7 @@ def test_precision_setting_is_checked_and_reaches_the_backbones(checkpoints, tmp
 
 def test_registry_loads_backbones_once_and_skips_broken_checkpoints(checkpoints, tmp_path):
     reg = load_registry(checkpoints, "tiny", device="cpu")
-    assert reg.families() == ["news", "sentiment", "nli", "topic"] and len(reg.models) == 12
+    assert reg.families() == ["news", "sentiment", "nli", "topic"] and len(reg.models) == 4 * len(APP_STRATEGIES)
     first = next(iter(reg.models.values()))
     assert all(m.llm is first.llm and m.encoder is first.encoder for m in reg.models.values())
     assert reg.plain.llm is first.llm
@@ -285,7 +285,7 @@ def test_predict_sinhala(client):
     assert SINHALA in details["prompt"] and details["prompt"].startswith("News Sentence:")
 
 
-@pytest.mark.parametrize("strategy", ["last", "global-softmax", "transformer-softmax"])
+@pytest.mark.parametrize("strategy", APP_STRATEGIES)
 def test_predict_nli_with_each_strategy(client, strategy):
     out = predict(client, family="nli", strategy=strategy, premise="எல்லோரும் தூங்குகிறார்கள்.",
                   hypothesis="யாரும் விழித்திருக்கவில்லை.")
@@ -294,7 +294,7 @@ def test_predict_nli_with_each_strategy(client, strategy):
     rows = details["token_weights"]
     if strategy == "last":  # the LangBridge baseline reads the last layer only
         assert details["layer_weights"][-1] == pytest.approx(1.0)
-    elif strategy == "global-softmax":  # one weight per layer, the same for every token
+    elif strategy in ("global-softmax", "residual-softmax"):  # one weight per layer, the same for every token
         assert all(row == pytest.approx(rows[0], abs=1e-4) for row in rows)
     else:  # its own weights for every token
         assert any(row != pytest.approx(rows[0], abs=1e-3) for row in rows)
@@ -325,7 +325,7 @@ def test_topic_family_in_predict_and_compare_without_app_changes(client, server)
     assert details["task"] == "sib200" and details["language"]["code"] == "si"
     assert details["prompt"].startswith("Topic:")
     out = client.predict("topic", example, "", "", api_name="/compare")
-    assert list(out[-1]["models"]) == ["last", "global-softmax", "transformer-softmax", "plain LLM"]
+    assert list(out[-1]["models"]) == [*APP_STRATEGIES, "plain LLM"]
     config = app.build_demo(app.REGISTRY, app.SETTINGS).config
     dropdowns = [c["props"] for c in config["components"] if c["props"].get("label") == "Task"]
     assert len(dropdowns) == 2 and all(["topic" in [v for _, v in d["choices"]] for d in dropdowns])
