@@ -224,7 +224,8 @@ def about_markdown(settings: Settings, registry: Registry) -> str:
 ### Method
 A frozen multilingual encoder reads the text. Instead of passing only its **last layer** to the LLM (as
 LangBridge does), LayerBridge **fuses all its layers per token**: `global-softmax` learns one weight per layer,
-`transformer-softmax` lets a small transformer give every token its own weights over the layers. The fused states
+`transformer-softmax` lets a small transformer give every token its own weights over the layers, and `residual-softmax`
+(ours) adds a gated mix of all layers to the last one. The fused states
 are mapped into the embedding space of a frozen, English-centric decoder LLM, which then scores the task's labels.
 Only this small bridge (fusion + mapping) is trained, on English data; the LLM then reads Sinhala, Tamil, Bengali,
 Hindi and other languages through the encoder. The Predict tab shows, for your text, the mean weight of each
