@@ -34,17 +34,16 @@ QUEUE=${QUEUE:-$default_queue}
 for entry in $QUEUE; do
   IFS=: read -r family strategy seed <<< "$entry"
   case $family in   # steps: an upper bound; early stopping on English dev decides
-    topic) args="--max-steps 1000 --max-encoder-length 128 --balance false" ;;
-    news) args="--max-steps 1000 --max-encoder-length 96" ;;
-    nli) args="--max-steps 3000 --max-encoder-length 128" ;;
-    sentiment) args="--max-steps 3000 --max-encoder-length 128" ;;
+    topic) max_steps=1000; args="--max-encoder-length 128 --balance false" ;;
+    news) max_steps=1000; args="--max-encoder-length 96" ;;
+    nli) max_steps=3000; args="--max-encoder-length 128" ;;
+    sentiment) max_steps=3000; args="--max-encoder-length 128" ;;
     *) echo "unknown family $family" >&2; exit 2 ;;
   esac
   name=pocket-$family-$strategy
   [ "$seed" != 0 ] && name=$name-s$seed
   # trained by this queue already: a model card with a stop reason, for the same step budget (an older, shorter
   # first bridge under the same name is retrained and replaced)
-  max_steps=$(sed -n 's/.*--max-steps \([0-9]*\).*/\1/p' <<< "$args")
   grep -qs stop_reason "checkpoints/$name/train_results.json" \
     && grep -qs "\"max_steps\": $max_steps," "checkpoints/$name/train_results.json" && continue
   run=runs/pocket-$family-$strategy-s$seed
@@ -53,7 +52,7 @@ for entry in $QUEUE; do
   threads=$(cat "${THREADS_FILE:-runs/threads}" 2>/dev/null || echo 2)
   echo "=== $(date -u +%H:%M:%S) $run ($threads threads)"
   OMP_NUM_THREADS=$threads $PY -m training.train --preset pocket --task "$family" --strategy "$strategy" --data-dir "$DATA" \
-    --output-dir "$run" $args --lr 2e-3 --temperature-lr 2e-5 --batch-size 8 --seed "$seed" \
+    --output-dir "$run" --max-steps "$max_steps" $args --lr 2e-3 --temperature-lr 2e-5 --batch-size 8 --seed "$seed" \
     --eval-every 100 --patience 5 --eval-examples 300 --save-every 100 --keep-checkpoints 1 --precision auto
   $PY -m training.export "$run" "checkpoints/$name"
 done
