@@ -74,7 +74,10 @@ def cmd_seeds(args):
     records = load_records(results)
     if records.empty or not (records["task"] == task.name).any():
         raise DataError(f"no results for task {task.name} under {results}")
-    print(markdown(records, task.name, args.precision))
+    try:
+        print(markdown(records, task.name, args.precision))
+    except ValueError as e:  # runs that cannot be paired (no shared item, predictions without "correct")
+        raise DataError(f"cannot compare the runs of {task.name} under {results}: {e}") from e
 
 
 def cmd_run(args):

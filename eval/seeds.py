@@ -32,22 +32,34 @@ def runs_by_strategy(records: pd.DataFrame, task: str, precision: str | None = N
     return out
 
 
-def columns_of(task) -> dict[str, tuple | None]:
-    """Column name -> the languages it covers (None: every language)."""
+def columns_of(task, scored=None) -> dict[str, tuple | None]:
+    """Column name -> the languages it covers (None: every language). `scored`: the languages the runs scored; a
+    column none of whose languages was scored is left out (Sinhala news lists English, which only its hub source
+    has)."""
     cols = {"all": None, **{name: tuple(members) for name, members in task.groups.items()}}
     if task.english in task.languages:
         cols[task.english] = (task.english,)
+    if scored is not None:
+        cols = {c: langs for c, langs in cols.items() if langs is None or set(langs) & set(scored)}
     return cols
+
+
+def scored_languages(runs: dict[str, pd.DataFrame], records: pd.DataFrame) -> set:
+    """The languages any of these runs (runs_by_strategy) has a per-language result for."""
+    files = {f for r in runs.values() for f in r["results_file"]}
+    rows = records[records["results_file"].isin(files) & (records["level"] == "language")]
+    return set(rows["lang"])
 
 
 def accuracy_table(records: pd.DataFrame, task: str, precision: str | None = None) -> pd.DataFrame:
     """A row per strategy: seeds, and per column the mean accuracy over seeds and its standard deviation."""
     t = TASKS[task]
     acc = records[(records["metric"] == "acc,none")]
+    by_strategy = runs_by_strategy(records, task, precision)
     rows = []
-    for strategy, runs in runs_by_strategy(records, task, precision).items():
+    for strategy, runs in by_strategy.items():
         row = dict(strategy=strategy, seeds=", ".join(str(int(s)) if pd.notna(s) else "?" for s in runs["seed"]))
-        for col, langs in columns_of(t).items():
+        for col, langs in columns_of(t, scored_languages(by_strategy, records)).items():
             lang = "average" if langs is None else f"group:{col}" if col in t.groups else col
             vals = [acc[(acc["results_file"] == f) & (acc["lang"] == lang)]["value"] for f in runs["results_file"]]
             vals = [float(v.iloc[0]) for v in vals if len(v)]
@@ -72,7 +84,7 @@ def compare(records: pd.DataFrame, task: str, baselines=("last", PROBE), precisi
         for strategy in preds:
             if strategy in (baseline, PROBE):
                 continue
-            for col, langs in columns_of(t).items():
+            for col, langs in columns_of(t, scored_languages(runs, records)).items():
                 keep = (lambda recs: recs) if langs is None else \
                     (lambda recs, langs=langs: [r for r in recs if r.get("lang") in langs])
                 d = paired_over_seeds([keep(r) for r in preds[strategy]], [keep(r) for r in preds[baseline]],
@@ -89,7 +101,7 @@ def compare(records: pd.DataFrame, task: str, baselines=("last", PROBE), precisi
 def markdown(records: pd.DataFrame, task: str, precision: str | None = None) -> str:
     t = TASKS[task]
     acc = accuracy_table(records, task, precision)
-    cols = list(columns_of(t))
+    cols = list(columns_of(t, scored_languages(runs_by_strategy(records, task, precision), records)))
     pct = lambda v: "-" if pd.isna(v) else f"{100 * v:.1f}"
     lines = [f"Accuracy on {task}, mean over seeds (± standard deviation over seeds, in points):", "",
              "| strategy | seeds | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]

@@ -4,6 +4,7 @@ import pytest
 
 from eval.pairing import gains_over_baseline, pair, paired_difference, paired_over_seeds
 from eval.records import load_records
+from tasks import TASKS
 
 
 def recs(correct, lang="en", hashed=True, offset=0):
@@ -105,3 +106,21 @@ def test_strategies_over_seeds_on_the_fixture(results_fixture):
     assert g.loc[("transformer-softmax", "probe", "si-ta-bn"), "seeds"] == "2 vs 1"
     assert ("last", "last", "all") not in g.index and "eng_Latn" in set(g.reset_index()["column"])
     assert "| transformer-softmax - last | 2 vs 2 |" in markdown(records, "sib200")
+
+
+def test_strategies_over_seeds_leave_out_a_language_no_run_scored(tmp_path):
+    # Sinhala news lists English (its hub source has it), but the shared files hold Sinhala only: no "en" column,
+    # and no "the runs share no test item" error from pairing an empty English selection
+    from eval.seeds import accuracy_table, compare, markdown
+    from tests.conftest import write_run
+    assert "en" in TASKS["sinhala_news"].languages
+    for s in (0, 1):
+        write_run(tmp_path, f"tiny-news-last{'-s1' if s else ''}", "sinhala_news", {"si": 0.5}, strategy="last",
+                  n=60, seed=s)
+        write_run(tmp_path, f"tiny-news-residual-softmax{'-s1' if s else ''}", "sinhala_news", {"si": 0.8},
+                  strategy="residual-softmax", n=60, seed=s)
+    records = load_records(tmp_path)
+    assert "en" not in accuracy_table(records, "sinhala_news").columns
+    g = compare(records, "sinhala_news", n_boot=200)
+    assert list(g["column"]) == ["all"] and g.iloc[0]["diff"] > 0.1 and g.iloc[0]["n"] == 60
+    assert "| residual-softmax - last | 2 vs 2 |" in markdown(records, "sinhala_news")
