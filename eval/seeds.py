@@ -56,10 +56,11 @@ def accuracy_table(records: pd.DataFrame, task: str, precision: str | None = Non
     t = TASKS[task]
     acc = records[(records["metric"] == "acc,none")]
     by_strategy = runs_by_strategy(records, task, precision)
+    cols = columns_of(t, scored_languages(by_strategy, records))
     rows = []
     for strategy, runs in by_strategy.items():
         row = dict(strategy=strategy, seeds=", ".join(str(int(s)) if pd.notna(s) else "?" for s in runs["seed"]))
-        for col, langs in columns_of(t, scored_languages(by_strategy, records)).items():
+        for col, langs in cols.items():
             lang = "average" if langs is None else f"group:{col}" if col in t.groups else col
             vals = [acc[(acc["results_file"] == f) & (acc["lang"] == lang)]["value"] for f in runs["results_file"]]
             vals = [float(v.iloc[0]) for v in vals if len(v)]
@@ -77,6 +78,7 @@ def compare(records: pd.DataFrame, task: str, baselines=("last", PROBE), precisi
     t = TASKS[task]
     runs = runs_by_strategy(records, task, precision)
     preds = {s: [read_predictions(predictions_path(f)) for f in r["results_file"]] for s, r in runs.items()}
+    cols = columns_of(t, scored_languages(runs, records))
     rows = []
     for baseline in baselines:
         if baseline not in preds:
@@ -84,7 +86,7 @@ def compare(records: pd.DataFrame, task: str, baselines=("last", PROBE), precisi
         for strategy in preds:
             if strategy in (baseline, PROBE):
                 continue
-            for col, langs in columns_of(t, scored_languages(runs, records)).items():
+            for col, langs in cols.items():
                 keep = (lambda recs: recs) if langs is None else \
                     (lambda recs, langs=langs: [r for r in recs if r.get("lang") in langs])
                 d = paired_over_seeds([keep(r) for r in preds[strategy]], [keep(r) for r in preds[baseline]],
