@@ -103,8 +103,11 @@ def cmd_run(args):
         else:
             layers = sorted((k for k in m if k.startswith("retrieval@1,layer_")), key=lambda k: int(k.split("_")[-1]))
             best = max(layers, key=lambda k: m[k])
+            picked = max((k for k in m if k.startswith("fusion_weight,")), key=lambda k: m[k], default=None)
+            picked = f"  fusion's heaviest layer {picked.split('_')[-1]} ({m[picked]:.2f})" if picked else ""
             print(f"  {lang:8s} retrieval@1 fused {100 * m['retrieval@1,fused']:5.1f}  best layer "
-                  f"{best.split('_')[-1]} {100 * m[best]:5.1f}  last layer {100 * m[layers[-1]]:5.1f}  n={m['n']}")
+                  f"{best.split('_')[-1]} {100 * m[best]:5.1f}  last layer {100 * m[layers[-1]]:5.1f}{picked}  "
+                  f"n={m['n']}")
     print(f"wrote {out / (r['task'] + '.json')} and {out / (r['task'] + '.predictions.jsonl')}")
 
 

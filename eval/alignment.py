@@ -50,9 +50,11 @@ def retrieval_at_1(queries: torch.Tensor, candidates: torch.Tensor) -> torch.Ten
     return sim.argmax(1)
 
 
-def alignment_scores(pooled: dict) -> tuple[dict, dict]:
-    """pooled: {lang: {"layers": [L+1, N, D], "fused": [N, D]}} incl. the source language under key "source".
-    Returns ({lang: {"retrieval@1,layer_<i>": acc, ..., "retrieval@1,fused": acc, "n": N}},
+def alignment_scores(pooled: dict, fused_layers: list[int]) -> tuple[dict, dict]:
+    """pooled: {lang: {"layers": [L+1, N, D], "fused": [N, D], "weights": [N, L']}} incl. the source language under
+    key "source"; fused_layers: the hidden-state index of each of the L' fused layers.
+    Returns ({lang: {"retrieval@1,layer_<i>": acc, ..., "retrieval@1,fused": acc,
+                     "fusion_weight,layer_<i>": the fusion's mean weight on layer i in that language, "n": N}},
              {lang: {"layer_<i>"|"fused": [retrieved index per query]}})."""
     src = pooled.pop("source")
     N = src["fused"].shape[0]
@@ -66,6 +68,8 @@ def alignment_scores(pooled: dict) -> tuple[dict, dict]:
             pred = retrieval_at_1(q, c).cpu()
             row[f"retrieval@1,{key}"] = float((pred == gold).float().mean())
             picks[key] = pred.tolist()
+        for layer, w in zip(fused_layers, states["weights"].float().mean(0).tolist()):
+            row[f"fusion_weight,layer_{layer}"] = w         # what the fusion picks in this language (mean over texts)
         row["n"] = N
         results[lang], retrieved[lang] = row, picks
     keys = [k for k in next(iter(results.values())) if k != "n"]

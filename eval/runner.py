@@ -314,12 +314,13 @@ def evaluate_alignment(model, rows, *, task, languages, data_dir, limit, info, c
                                disable=not (progress and state.is_main_process)):
             if mine:
                 p = model.pooled_states([rows[i][lang] for i in mine], batch_size=batch_size)
-                local[name] = (p["layers"].cpu(), p["fused"].cpu())                 # [L+1, n, D], [n, D]
+                local[name] = (p["layers"].cpu(), p["fused"].cpu(), p["weights"].cpu())  # [L+1, n, D], [n, D], [n, L']
     pieces = [(idx, loc) for idx, loc in gather_object([(mine, local)]) if idx]
     inverse = torch.tensor([i for idx, _ in pieces for i in idx]).argsort()        # back to row order
     pooled = {name: {"layers": torch.cat([loc[name][0] for _, loc in pieces], 1)[:, inverse],
-                     "fused": torch.cat([loc[name][1] for _, loc in pieces], 0)[inverse]} for name, _ in sides}
-    scores, retrieved = alignment_scores(pooled)
+                     "fused": torch.cat([loc[name][1] for _, loc in pieces], 0)[inverse],
+                     "weights": torch.cat([loc[name][2] for _, loc in pieces], 0)[inverse]} for name, _ in sides}
+    scores, retrieved = alignment_scores(pooled, model.config.fused_layers())
     n = len(rows)
     results = results_file(
         task, info, dict(scoring="retrieval@1: cosine of mean-pooled encoder states, English -> X", **config,

@@ -189,9 +189,10 @@ class FusedModel(LLMClassifier, nn.Module):
 
     @torch.no_grad()
     def pooled_states(self, texts: list[str], batch_size: int = 32) -> dict:
-        """Mean-pooled encoder states per text: every hidden state [L + 1, N, D] (index 0 = embeddings) and the
-        fused representation [N, D] (before the mapping). For cross-lingual alignment measurements."""
-        per_layer, fused_all = [], []
+        """Mean-pooled encoder states per text: every hidden state [L + 1, N, D] (index 0 = embeddings), the fused
+        representation [N, D] (before the mapping) and the fusion weights averaged over each text's tokens [N, L']
+        (L' = the fused layers, `self.bridge.layers`). For cross-lingual alignment measurements."""
+        per_layer, fused_all, weights_all = [], [], []
         for start in range(0, len(texts), batch_size):
             enc = self.encode(texts[start:start + batch_size])
             hidden = self.encoder(input_ids=enc.input_ids, attention_mask=enc.attention_mask,
@@ -199,8 +200,10 @@ class FusedModel(LLMClassifier, nn.Module):
             m = enc.attention_mask[..., None].float()                                # [B, T, 1]
             pool = lambda h: (h.float() * m).sum(1) / m.sum(1)                       # [B, T, D] -> [B, D]
             per_layer.append(torch.stack([pool(h) for h in hidden]))                 # [L + 1, B, D]
-            fused_all.append(pool(self.bridge.fuse(hidden, enc.attention_mask)[0]))
-        return dict(layers=torch.cat(per_layer, 1), fused=torch.cat(fused_all, 0))
+            fused, weights = self.bridge.fuse(hidden, enc.attention_mask)            # [B, T, D], [B, T, L'] (pads 0)
+            fused_all.append(pool(fused))
+            weights_all.append(weights.float().sum(1) / m.sum(1))                    # [B, L']
+        return dict(layers=torch.cat(per_layer, 1), fused=torch.cat(fused_all, 0), weights=torch.cat(weights_all, 0))
 
     def _bos_embedding(self) -> torch.Tensor:
         bos = self.llm_tokenizer.bos_token_id

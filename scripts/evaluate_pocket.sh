@@ -3,7 +3,7 @@
 # leaderboard: results/<model>/<task>.json (+ per-example predictions), results/leaderboard.{csv,md}.
 #   - each bridge in checkpoints/pocket-<family>-<strategy>[-s<seed>] under its own name;
 #   - the plain LLM (plain-pocket) and the encoder-alone baseline (probe-pocket: checkpoints/probe-pocket-<family>);
-#   - the NLI bridges' layer-wise cross-lingual alignment (NTREX).
+#   - every bridge's layer-wise cross-lingual alignment and layer mix per language (NTREX, encoder only: cheap).
 # Usage: bash scripts/evaluate_pocket.sh [family ...]   (default: topic news nli sentiment). Runs resume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ for family in ${*:-topic news nli sentiment}; do
   [ -f "checkpoints/probe-pocket-$family/probe.safetensors" ] && run --model probe:pocket --task "$task"
   run --model plain:pocket --task "$task"
 done
-for ckpt in checkpoints/pocket-nli-*; do
+for ckpt in checkpoints/pocket-*; do
   trained "$ckpt" && run --model "$ckpt" --task ntrex_alignment
 done
 $PY -m eval leaderboard --results "$OUT"

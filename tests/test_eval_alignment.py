@@ -40,12 +40,16 @@ def test_alignment_per_layer_and_fused(model, tmp_path):
                  progress=False, batch_size=4)
     assert read_results(tmp_path / "out" / "tiny-gs" / "ntrex_alignment.json") == r
     L = model.config.num_encoder_layers
-    expected = {f"retrieval@1,layer_{i}" for i in range(L + 1)} | {"retrieval@1,fused", "n"}
+    expected = ({f"retrieval@1,layer_{i}" for i in range(L + 1)} | {"retrieval@1,fused", "n"}
+                | {f"fusion_weight,layer_{i}" for i in range(1, L + 1)})
     assert set(r["results"]) == {*LANGS, "average"}
     for lang in LANGS:
         assert set(r["results"][lang]) == expected and r["results"][lang]["n"] == 6
         assert all(0 <= v <= 1 for k, v in r["results"][lang].items() if k != "n")
-    assert all(v == 1.0 for k, v in r["results"]["si"].items() if k != "n")   # a copy of English
+        mix = [r["results"][lang][f"fusion_weight,layer_{i}"] for i in range(1, L + 1)]
+        assert sum(mix) == pytest.approx(1.0, abs=1e-3)                   # a mix over the fused layers
+    assert all(v == 1.0 for k, v in r["results"]["si"].items() if k.startswith("retrieval@1"))   # a copy of English
+
     # one layer recomputed independently
     en = model.pooled_states([x["en"] for x in rows])["layers"][2]
     ta = model.pooled_states([x["ta"] for x in rows])["layers"][2]
@@ -55,6 +59,20 @@ def test_alignment_per_layer_and_fused(model, tmp_path):
     assert avg == pytest.approx(sum(r["results"][l]["retrieval@1,fused"] for l in LANGS) / 5)
     preds = [json.loads(l) for l in (tmp_path / "out" / "tiny-gs" / "ntrex_alignment.predictions.jsonl").open()]
     assert len(preds) == 6 * 5 and all(p["retrieved"]["fused"] == p["id"] for p in preds if p["lang"] == "si")
+
+
+def test_alignment_records_the_fusion_s_layer_mix(tmp_path):
+    """The mix recorded is the one the fusion computes (global softmax: one mix for every token), in every language."""
+    gs = tiny("global-softmax")
+    with torch.no_grad():
+        gs.bridge.fusion.layer_logits.copy_(torch.arange(gs.config.num_encoder_layers, dtype=torch.float32))
+    write_parallel(tmp_path)
+    r = evaluate(gs, "ntrex_alignment", data_dir=tmp_path, progress=False, batch_size=4)
+    mix = gs.bridge.fusion.layer_weights().tolist()
+    assert mix[-1] > 2 * mix[0]                                            # not the uniform mix of a fresh bridge
+    for lang in LANGS:
+        got = [r["results"][lang][f"fusion_weight,layer_{i}"] for i in gs.config.fused_layers()]
+        assert got == pytest.approx(mix, abs=2e-2)                         # bfloat16 bridge maths where auto picks it
 
 
 def test_alignment_cli_with_limit_and_languages(tmp_path, capsys):
