@@ -101,10 +101,13 @@ def cmd_run(args):
             ci = f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
             print(f"  {lang:8s} acc {100 * m['acc,none']:5.1f}{ci}  macro-F1 {100 * m['f1_macro,none']:5.1f}  n={m['n']}")
         else:
-            layers = sorted((k for k in m if k.startswith("retrieval@1,layer_")), key=lambda k: int(k.split("_")[-1]))
-            best = max(layers, key=lambda k: m[k])
             picked = max((k for k in m if k.startswith("fusion_weight,")), key=lambda k: m[k], default=None)
             picked = f"  fusion's heaviest layer {picked.split('_')[-1]} ({m[picked]:.2f})" if picked else ""
+            layers = sorted((k for k in m if k.startswith("retrieval@1,layer_")), key=lambda k: int(k.split("_")[-1]))
+            if not layers:                                   # the source language: its layer mix only
+                print(f"  {lang:8s} (source){picked}  n={m['n']}")
+                continue
+            best = max(layers, key=lambda k: m[k])
             print(f"  {lang:8s} retrieval@1 fused {100 * m['retrieval@1,fused']:5.1f}  best layer "
                   f"{best.split('_')[-1]} {100 * m[best]:5.1f}  last layer {100 * m[layers[-1]]:5.1f}{picked}  "
                   f"n={m['n']}")

@@ -50,11 +50,18 @@ def retrieval_at_1(queries: torch.Tensor, candidates: torch.Tensor) -> torch.Ten
     return sim.argmax(1)
 
 
-def alignment_scores(pooled: dict, fused_layers: list[int]) -> tuple[dict, dict]:
+def layer_mix(weights: torch.Tensor, fused_layers: list[int]) -> dict:
+    """weights [N, L'] (each text's fusion weights averaged over its tokens) -> {"fusion_weight,layer_<i>": the mean
+    weight on hidden state i}: what the fusion picks in one language."""
+    return {f"fusion_weight,layer_{i}": w for i, w in zip(fused_layers, weights.float().mean(0).tolist())}
+
+
+def alignment_scores(pooled: dict, fused_layers: list[int], source: str) -> tuple[dict, dict]:
     """pooled: {lang: {"layers": [L+1, N, D], "fused": [N, D], "weights": [N, L']}} incl. the source language under
-    key "source"; fused_layers: the hidden-state index of each of the L' fused layers.
+    key "source"; fused_layers: the hidden-state index of each of the L' fused layers; source: its language code.
     Returns ({lang: {"retrieval@1,layer_<i>": acc, ..., "retrieval@1,fused": acc,
-                     "fusion_weight,layer_<i>": the fusion's mean weight on layer i in that language, "n": N}},
+                     "fusion_weight,layer_<i>": the fusion's mean weight on layer i in that language, "n": N},
+              "average": the mean of those, source: {"fusion_weight,layer_<i>": ..., "n": N} (its mix alone)},
              {lang: {"layer_<i>"|"fused": [retrieved index per query]}})."""
     src = pooled.pop("source")
     N = src["fused"].shape[0]
@@ -68,11 +75,11 @@ def alignment_scores(pooled: dict, fused_layers: list[int]) -> tuple[dict, dict]
             pred = retrieval_at_1(q, c).cpu()
             row[f"retrieval@1,{key}"] = float((pred == gold).float().mean())
             picks[key] = pred.tolist()
-        for layer, w in zip(fused_layers, states["weights"].float().mean(0).tolist()):
-            row[f"fusion_weight,layer_{layer}"] = w         # what the fusion picks in this language (mean over texts)
+        row.update(layer_mix(states["weights"], fused_layers))
         row["n"] = N
         results[lang], retrieved[lang] = row, picks
     keys = [k for k in next(iter(results.values())) if k != "n"]
     results["average"] = {k: sum(r[k] for r in results.values()) / len(results) for k in keys}
     results["average"]["n"] = N
+    results[source] = {**layer_mix(src["weights"], fused_layers), "n": N}   # the mix on the English side, to compare
     return results, retrieved

@@ -320,7 +320,7 @@ def evaluate_alignment(model, rows, *, task, languages, data_dir, limit, info, c
     pooled = {name: {"layers": torch.cat([loc[name][0] for _, loc in pieces], 1)[:, inverse],
                      "fused": torch.cat([loc[name][1] for _, loc in pieces], 0)[inverse],
                      "weights": torch.cat([loc[name][2] for _, loc in pieces], 0)[inverse]} for name, _ in sides}
-    scores, retrieved = alignment_scores(pooled, model.config.fused_layers())
+    scores, retrieved = alignment_scores(pooled, model.config.fused_layers(), task.source)
     n = len(rows)
     results = results_file(
         task, info, dict(scoring="retrieval@1: cosine of mean-pooled encoder states, English -> X", **config,

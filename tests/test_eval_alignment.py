@@ -42,7 +42,8 @@ def test_alignment_per_layer_and_fused(model, tmp_path):
     L = model.config.num_encoder_layers
     expected = ({f"retrieval@1,layer_{i}" for i in range(L + 1)} | {"retrieval@1,fused", "n"}
                 | {f"fusion_weight,layer_{i}" for i in range(1, L + 1)})
-    assert set(r["results"]) == {*LANGS, "average"}
+    assert set(r["results"]) == {*LANGS, "average", "en"}
+    assert set(r["results"]["en"]) == {f"fusion_weight,layer_{i}" for i in range(1, L + 1)} | {"n"}
     for lang in LANGS:
         assert set(r["results"][lang]) == expected and r["results"][lang]["n"] == 6
         assert all(0 <= v <= 1 for k, v in r["results"][lang].items() if k != "n")
@@ -70,7 +71,7 @@ def test_alignment_records_the_fusion_s_layer_mix(tmp_path):
     r = evaluate(gs, "ntrex_alignment", data_dir=tmp_path, progress=False, batch_size=4)
     mix = gs.bridge.fusion.layer_weights().tolist()
     assert mix[-1] > 2 * mix[0]                                            # not the uniform mix of a fresh bridge
-    for lang in LANGS:
+    for lang in (*LANGS, "en"):
         got = [r["results"][lang][f"fusion_weight,layer_{i}"] for i in gs.config.fused_layers()]
         assert got == pytest.approx(mix, abs=2e-2)                         # bfloat16 bridge maths where auto picks it
 
@@ -80,9 +81,10 @@ def test_alignment_cli_with_limit_and_languages(tmp_path, capsys):
     main(["run", "--model", "tiny", "--task", "ntrex_alignment", "--languages", "si", "hi", "--limit", "5",
           "--data-dir", str(tmp_path), "--output", str(tmp_path / "out"), "--no-progress"])
     r = json.loads((tmp_path / "out" / "tiny" / "ntrex_alignment.json").read_text())
-    assert set(r["results"]) == {"si", "hi", "average"} and r["results"]["hi"]["n"] == 5
+    assert set(r["results"]) == {"si", "hi", "average", "en"} and r["results"]["hi"]["n"] == 5
     assert "first 5 of 8" in r["sample_note"]
-    assert "retrieval@1 fused" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "retrieval@1 fused" in out and "en       (source)  fusion's heaviest layer" in out
 
 
 def test_alignment_needs_a_fused_model(model, tmp_path):

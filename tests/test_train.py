@@ -43,6 +43,9 @@ def test_training_lowers_the_loss(tmp_path):
     assert len(record["layer_weights"]) == 4 and abs(sum(record["layer_weights"]) - 1) < 1e-4
     card = (out / "README.md").read_text()
     assert "English dev accuracy" in card and "30 x global batch 4" in card
+    # the layer mix on English dev: global softmax gives every token the mix of its layer weights
+    mix = json.loads((out / "train_results.json").read_text())["dev_layer_mix"]
+    assert mix == pytest.approx(record["layer_weights"], abs=1e-2) and "Layer mix on English dev" in card
     from fusion import FusedModel
     model = FusedModel.from_pretrained(out, device="cpu")
     assert model.config.strategy == "global-softmax"

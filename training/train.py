@@ -151,7 +151,9 @@ def build_model(args: TrainArgs, device) -> FusedModel:
 
 
 def dev_metrics(model: FusedModel, task, dev: list[dict], n: int) -> dict | None:
-    """Accuracy and mean cross-entropy over the choices (-log p(gold)) on the first n dev rows (a fixed set)."""
+    """Accuracy and mean cross-entropy over the choices (-log p(gold)) on the first n dev rows (a fixed set), and
+    the fusion's layer mix there (its weight per fused layer, averaged over each text's tokens and the texts): an
+    English-only view of what the bridge reads, e.g. a per-token fusion collapsing onto one early layer."""
     if n <= 0 or not dev:
         return None
     rows = dev[:n]
@@ -161,7 +163,9 @@ def dev_metrics(model: FusedModel, task, dev: list[dict], n: int) -> dict | None
     model.train(mode)
     acc = sum(p["pred"] == r["label"] for p, r in zip(preds, rows)) / len(rows)
     loss = -sum(math.log(max(p["probs"][r["label"]], 1e-12)) for p, r in zip(preds, rows)) / len(rows)
-    return {"dev_accuracy": round(acc, 5), "dev_loss": round(loss, 5), "dev_examples": len(rows)}
+    mix = [round(sum(w) / len(preds), 4) for w in zip(*(p["layer_weights"] for p in preds))]   # [L']
+    return {"dev_accuracy": round(acc, 5), "dev_loss": round(loss, 5), "dev_examples": len(rows),
+            "dev_layer_mix": mix}
 
 
 def improves(new: dict, best: dict | None) -> bool:
@@ -275,7 +279,8 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
                    "resumed_from": start, "seed": args.seed, "precision": model.precision,
                    "train_examples": len(train_rows), "global_batch": global_batch,
                    "dev_accuracy": final.get("dev_accuracy"), "dev_loss": final.get("dev_loss"),
-                   "dev_examples": final.get("dev_examples", 0), "train_seconds_this_run": round(train_s, 1),
+                   "dev_examples": final.get("dev_examples", 0), "dev_layer_mix": final.get("dev_layer_mix"),
+                   "train_seconds_this_run": round(train_s, 1),
                    "train_seconds_total": tracker.get("train_seconds"),
                    "hardware": backbones.hardware(), "processes": acc.num_processes,
                    "trainable_parameters": model.num_trainable_parameters()}
@@ -361,6 +366,11 @@ def model_card(args: TrainArgs, model: FusedModel, task, s: dict) -> str:
         f"Learning curve: learning_curve.png")
     lw = f"\n- Final global-softmax layer weights (layers {model.bridge.layers}): {s['layer_weights']}" \
         if "layer_weights" in s else ""
+    if s.get("dev_layer_mix"):
+        mix = s["dev_layer_mix"]
+        top = max(range(len(mix)), key=mix.__getitem__)
+        lw += (f"\n- Layer mix on English dev (mean fusion weight per layer {model.bridge.layers}): {mix}; heaviest: "
+               f"layer {model.bridge.layers[top]} ({mix[top]:.2f})")
     return f"""# LayerBridge bridge: {task.name} / {cfg.strategy}
 
 A trained bridge (fusion + mapping + boundary, {s['trainable_parameters']:,} parameters) between the frozen
