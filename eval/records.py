@@ -8,7 +8,8 @@ this one table.
 checkpoint directory's name (fused runs of one strategy name use one bridge per task family). `lang` is a language
 code, "average" (the unweighted mean over languages) or "group:<name>" (a named language
 group, tasks.Task.groups); `level` says which. `metric` keeps lm-evaluation-harness's key ("acc,none",
-"f1_macro,none", "retrieval@1,fused"). Fields that older files lack are "unknown" (text) or empty (numbers).
+"f1_macro,none", "retrieval@1,fused"). `train_variant` names how a bridge's training data departed from its task's
+default (training.train's summary, e.g. "sentences<=1"; "" for none). Fields that older files lack are "unknown" (text) or empty (numbers).
 """
 import json
 import re
@@ -23,9 +24,9 @@ from .results import read_results
 from tasks import TASKS
 
 UNKNOWN = "unknown"
-COLUMNS = ["model", "model_group", "checkpoint", "kind", "strategy", "family", "seed", "precision", "scoring", "task",
-           "task_version", "task_hash", "lang", "level", "metric", "value", "ci_low", "ci_high", "stderr", "n",
-           "date", "hardware", "sample_note", "encoder", "llm", "checkpoint_path", "checkpoint_sha256",
+COLUMNS = ["model", "model_group", "checkpoint", "kind", "strategy", "family", "seed", "train_variant", "precision",
+           "scoring", "task", "task_version", "task_hash", "lang", "level", "metric", "value", "ci_low", "ci_high",
+           "stderr", "n", "date", "hardware", "sample_note", "encoder", "llm", "checkpoint_path", "checkpoint_sha256",
            "results_file"]
 SEED_SUFFIX = re.compile(r"-s(\d+)$")
 NOT_METRICS = ("n", "languages")
@@ -101,7 +102,8 @@ def _rows(path: Path, data: dict, results_dir) -> list[dict]:
     t = TASKS.get(task)
     common = dict(model=name, model_group=run_label(SEED_SUFFIX.sub("", m["name"]), scoring, precision),
                   checkpoint=checkpoint, kind=m.get("kind") or UNKNOWN, strategy=m.get("strategy") or "-",
-                  family=t.family if t else "-", seed=seed_of(checkpoint, trained), precision=precision,
+                  family=t.family if t else "-", seed=seed_of(checkpoint, trained),
+                  train_variant=str(trained.get("train_variant") or ""), precision=precision,
                   scoring=scoring, task=task, task_version=str(task_config.get("version") or UNKNOWN),
                   task_hash=task_config.get("hash") or UNKNOWN, date=data.get("date") or UNKNOWN,
                   hardware=data.get("hardware") or UNKNOWN, sample_note=data.get("sample_note") or UNKNOWN,

@@ -6,7 +6,8 @@ seeds, and its paired gain over a baseline (the last layer; the encoder alone) o
     from eval.seeds import compare; compare(load_records("results"), "sib200")
 
 Runs are the results files of fused bridges (and the encoder-alone probe, "probe") scored with log-likelihood in
-one precision; a strategy's seeds are its runs with distinct seeds (eval.records.seed_of).
+one precision; a strategy's seeds are its runs with distinct seeds (eval.records.seed_of). Bridges trained on a
+variant of the English data (eval.records' `train_variant`) are a strategy of their own, e.g. "last (sentences<=1)".
 """
 import numpy as np
 import pandas as pd
@@ -25,6 +26,8 @@ def runs_by_strategy(records: pd.DataFrame, task: str, precision: str | None = N
         rows = rows[rows["precision"] == precision]
     runs = rows.drop_duplicates("results_file").copy()
     runs["strategy"] = np.where(runs["kind"] == "probe", PROBE, runs["strategy"])
+    variant = runs["train_variant"].fillna("")
+    runs["strategy"] = runs["strategy"].where(variant == "", runs["strategy"] + " (" + variant + ")")
     out = {}
     for strategy, group in runs.groupby("strategy"):
         group = group.sort_values("seed").drop_duplicates("seed", keep="last")  # one run per seed

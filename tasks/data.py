@@ -3,6 +3,7 @@ that stop on bad data with a message naming the file and line."""
 import json
 import os
 import random
+import re
 from pathlib import Path
 
 from fusion.errors import BackboneUnavailableError, DataError
@@ -150,6 +151,22 @@ def load_train(task: Task, train_file=None, data_dir=None, hub_id: str | None = 
     if task.train_hub is not None:
         return load_hub(task.train_hub, task, "en")
     raise DataError(f"no training data for task {task.name}: pass --train-file or --data-dir")
+
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")   # English sentence boundaries: punctuation, then white space
+
+
+def sentence_chunks(rows: list[dict], field: str, size: int, min_words: int = 4) -> list[dict]:
+    """Each row's `field` cut into runs of at most `size` consecutive sentences, one row per run (same label; id
+    "<id>#<k>"). Runs of fewer than `min_words` words (a stray heading) are dropped."""
+    out = []
+    for row in rows:
+        sentences = [s for s in SENTENCE_END.split(row[field].strip()) if s]
+        for k in range(0, len(sentences), size):
+            text = " ".join(sentences[k:k + size])
+            if len(text.split()) >= min_words:
+                out.append({**row, field: text, "id": f"{row.get('id', '')}#{k // size}"})
+    return out
 
 
 def balanced(rows: list[dict], n_classes: int, max_examples: int, seed: int) -> list[dict]:

@@ -124,3 +124,24 @@ def test_strategies_over_seeds_leave_out_a_language_no_run_scored(tmp_path):
     g = compare(records, "sinhala_news", n_boot=200)
     assert list(g["column"]) == ["all"] and g.iloc[0]["diff"] > 0.1 and g.iloc[0]["n"] == 60
     assert "| residual-softmax - last | 2 vs 2 |" in markdown(records, "sinhala_news")
+
+
+def test_bridges_trained_on_a_data_variant_are_a_strategy_of_their_own(tmp_path):
+    # last-layer bridges trained on sentence chunks are compared with the whole-text last layer, not pooled with it
+    import json
+    from eval.seeds import accuracy_table, compare
+    from tests.conftest import write_run
+    results = tmp_path / "results"
+    for s in (0, 1):
+        for name, variant, acc in (("tiny-news-last", "", 0.5), ("tiny-news-sent-last", "sentences<=1", 0.8)):
+            name += "-s1" if s else ""
+            ckpt = tmp_path / "checkpoints" / name
+            ckpt.mkdir(parents=True)
+            (ckpt / "train_results.json").write_text(json.dumps({"seed": s, "train_variant": variant}))
+            write_run(results, name, "sinhala_news", {"si": acc}, strategy="last", n=60, seed=s, path=ckpt)
+    records = load_records(results)
+    assert set(records["train_variant"]) == {"", "sentences<=1"}
+    table = accuracy_table(records, "sinhala_news").set_index("strategy")
+    assert table.loc["last (sentences<=1)", "seeds"] == "0, 1" and table.loc["last", "seeds"] == "0, 1"
+    g = compare(records, "sinhala_news", n_boot=200).set_index(["strategy", "baseline", "column"])
+    assert g.loc[("last (sentences<=1)", "last", "all"), "diff"] > 0.1

@@ -167,3 +167,51 @@ def test_export_ships_the_final_bridge_and_the_reports(tmp_path):
     files = {p.name for p in (tmp_path / "shipped").iterdir()}
     assert files == {"config.json", "bridge.safetensors", "README.md", "train_results.json", "metrics.jsonl"}
     assert FusedModel.from_pretrained(tmp_path / "shipped", device="cpu").name == "shipped"
+
+
+def test_sentence_chunks_train_and_score_dev_on_sentences_of_held_out_texts(benchdata, tmp_path, capsys):
+    # news cut into single sentences: every chunk keeps its article's label, no article is both trained on and
+    # dev, the dev chunks scored first come from many articles; NLI (two text fields) refuses the option
+    from tasks import get_task
+    from tasks.data import sentence_chunks
+    from training.train import prepare_data
+    rows = [{"id": "a", "text": "First one is here. Second one, too, yes! Ok. A third sentence ends it?", "label": 2}]
+    assert [r["text"] for r in sentence_chunks(rows, "text", 1)] == [
+        "First one is here.", "Second one, too, yes!", "A third sentence ends it?"]          # "Ok." is under 4 words
+    assert [r["id"] for r in sentence_chunks(rows, "text", 2)] == ["a#0", "a#1"]
+    assert {r["label"] for r in sentence_chunks(rows, "text", 2)} == {2}
+    news = get_task("news")
+    whole_train, whole_dev = prepare_data(TrainArgs(task="news", data_dir=str(benchdata), seed=1), news)
+    train_rows, dev_rows = prepare_data(TrainArgs(task="news", data_dir=str(benchdata), seed=1, sentence_chunks=1),
+                                        news)
+    article = lambda r: r["id"].split("#")[0]
+    assert {article(r) for r in train_rows} <= {r["id"] for r in whole_train}
+    assert {article(r) for r in dev_rows} == {r["id"] for r in whole_dev}
+    assert len(train_rows) > 10 * len(whole_train)
+    assert len({article(r) for r in dev_rows[:300]}) > 100
+    per_class = [sum(r["label"] == c for r in train_rows) for c in range(len(news.choices))]
+    assert len(set(per_class)) == 1                                   # balanced again after chunking
+    labels = {r["id"]: r["label"] for r in whole_train}
+    assert all(r["label"] == labels[article(r)] for r in train_rows)
+    with pytest.raises(SystemExit):
+        main(["--task", "nli", "--preset", "tiny", "--data-dir", str(benchdata), "--sentence-chunks", "1",
+              "--output-dir", str(tmp_path / "run")])
+    assert "--sentence-chunks needs a task with one text field; xnli has premise, hypothesis" in capsys.readouterr().err
+
+
+def test_dev_eval_scores_a_bridge_on_its_runs_dev_texts_in_another_form(benchdata, tmp_path, capsys):
+    # a whole-article news bridge (tiny preset) scored on the sentences of its own held-out articles
+    from training.dev_eval import dev_eval
+    from training.dev_eval import main as dev_main
+    out = train(TrainArgs(output_dir=str(tmp_path / "run"), preset="tiny", strategy="last", task="news",
+                          data_dir=str(benchdata), max_steps=2, save_every=2, eval_examples=4, batch_size=4,
+                          max_encoder_length=32, seed=2))
+    whole, model = dev_eval(out, benchdata, examples=5)
+    sentences, _ = dev_eval(out, benchdata, sentence_chunks=1, examples=7, backbones=model)
+    assert whole["form"] == "whole texts" and sentences["form"] == "sentences<=1"
+    assert whole["seed"] == sentences["seed"] == 2 and whole["task"] == "sinhala_news"
+    assert whole["dev_examples"] == 5 and sentences["dev_examples"] == 7
+    assert 0 <= sentences["dev_accuracy"] <= 1 and sentences["dev_loss"] > 0
+    with pytest.raises(SystemExit):
+        dev_main([str(tmp_path), "--data-dir", str(benchdata)])
+    assert "train_results.json is missing or has no task and seed" in capsys.readouterr().err

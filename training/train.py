@@ -26,7 +26,7 @@ from fusion.errors import ConfigError, DataError, LayerBridgeError
 from fusion.model import FusedModel
 from fusion.presets import PRESETS, preset_config
 from tasks import get_task
-from tasks.data import balanced, load_train, read_jsonl
+from tasks.data import balanced, load_train, read_jsonl, sentence_chunks
 
 # a run's reports, beside its final checkpoint (training.export ships them with it)
 METRICS_FILE, CURVE_FILE, RESULTS_FILE = "metrics.jsonl", "learning_curve.png", "train_results.json"
@@ -50,6 +50,8 @@ class TrainArgs:
     data_dir: str | None = None
     max_train_examples: int = 100_000      # class-balanced subset
     dev_fraction: float = 0.1              # held out of the training file when there is no dev file
+    sentence_chunks: int = 0               # > 0: train and score dev on runs of at most this many sentences of each
+                                           # text (one example each) instead of whole texts; single-text tasks
     eval_examples: int = 200               # English dev examples scored (a fixed set; 0 = skip)
     eval_every: int = 0                    # score the dev set every N steps, keep the best bridge (0 = only at the end)
     patience: int = 0                      # stop after this many dev evaluations without improvement (0 = never)
@@ -103,6 +105,18 @@ def prepare_data(args: TrainArgs, task):
     else:
         train = rows[:args.max_train_examples]
         random.Random(args.seed).shuffle(train)
+    if args.sentence_chunks > 0:  # after the split and balancing by text: no text is both trained on and dev
+        if len(task.text_fields) != 1:
+            raise ConfigError(f"--sentence-chunks needs a task with one text field; {task.name} has "
+                              f"{', '.join(task.text_fields)}")
+        field = task.text_fields[0]
+        train = sentence_chunks(train, field, args.sentence_chunks)   # longer texts give more chunks: rebalance
+        if args.balance:
+            train = balanced(train, len(task.choices), args.max_train_examples, args.seed)
+        else:
+            random.Random(args.seed).shuffle(train)
+        dev = sentence_chunks(dev, field, args.sentence_chunks)
+        random.Random(args.seed + 1).shuffle(dev)   # the dev rows scored (the first eval_examples) span many texts
     if len(train) < args.batch_size:
         raise DataError(f"only {len(train)} class-balanced training examples; need at least one batch "
                         f"({args.batch_size}). Check that every label occurs in the training file.")
@@ -278,6 +292,7 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
                    "trained_steps": trained_steps, "max_steps": total, "stop_reason": tracker["stop_reason"],
                    "resumed_from": start, "seed": args.seed, "precision": model.precision,
                    "train_examples": len(train_rows), "global_batch": global_batch,
+                   "train_variant": f"sentences<={args.sentence_chunks}" if args.sentence_chunks > 0 else "",
                    "dev_accuracy": final.get("dev_accuracy"), "dev_loss": final.get("dev_loss"),
                    "dev_examples": final.get("dev_examples", 0), "dev_layer_mix": final.get("dev_layer_mix"),
                    "train_seconds_this_run": round(train_s, 1),
@@ -360,6 +375,8 @@ def model_card(args: TrainArgs, model: FusedModel, task, s: dict) -> str:
     dev = "not measured" if s["dev_accuracy"] is None else f"{s['dev_accuracy']:.3f} (n={s['dev_examples']})"
     data = args.train_file or args.train_dataset or (f"{args.data_dir}/{task.train_local}" if args.data_dir else
                                                      f"hub: {task.train_hub.path if task.train_hub else '?'}")
+    if s.get("train_variant"):
+        data += f" ({s['train_variant']}: each text cut into runs of at most {args.sentence_chunks} sentences)"
     stopped = "" if not s.get("stop_reason") else (
         f"\n- Kept the bridge of step {s['steps']} (best English dev accuracy, dev scored every {args.eval_every} steps); "
         f"trained {s['trained_steps']} of at most {s['max_steps']} steps; stopped: {s['stop_reason']}. "
