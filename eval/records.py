@@ -9,7 +9,8 @@ checkpoint directory's name (fused runs of one strategy name use one bridge per 
 code, "average" (the unweighted mean over languages) or "group:<name>" (a named language
 group, tasks.Task.groups); `level` says which. `metric` keeps lm-evaluation-harness's key ("acc,none",
 "f1_macro,none", "retrieval@1,fused"). `train_variant` names how a bridge's training data departed from its task's
-default (training.train's summary, e.g. "sentences<=1"; "" for none). Fields that older files lack are "unknown" (text) or empty (numbers).
+default (training.train's summary, e.g. "sentences<=1"; "" for none). Fields that older files lack are "unknown"
+(text) or empty (numbers).
 """
 import json
 import re

@@ -196,7 +196,8 @@ def test_sentence_chunks_train_and_score_dev_on_sentences_of_held_out_texts(benc
     with pytest.raises(SystemExit):
         main(["--task", "nli", "--preset", "tiny", "--data-dir", str(benchdata), "--sentence-chunks", "1",
               "--output-dir", str(tmp_path / "run")])
-    assert "--sentence-chunks needs a task with one text field; xnli has premise, hypothesis" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--sentence-chunks needs a task with one text field; xnli has premise, hypothesis" in err
 
 
 def test_dev_eval_scores_a_bridge_on_its_runs_dev_texts_in_another_form(benchdata, tmp_path, capsys):
@@ -215,3 +216,6 @@ def test_dev_eval_scores_a_bridge_on_its_runs_dev_texts_in_another_form(benchdat
     with pytest.raises(SystemExit):
         dev_main([str(tmp_path), "--data-dir", str(benchdata)])
     assert "train_results.json is missing or has no task and seed" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        dev_main([str(out), "--data-dir", str(benchdata), "--examples", "0"])
+    assert "--examples must be at least 1 (got 0)" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from fusion.errors import DataError, LayerBridgeError
 from fusion.model import FusedModel
 from tasks import get_task
 
-from .train import RESULTS_FILE, TrainArgs, dev_metrics, prepare_data
+from .train import RESULTS_FILE, TrainArgs, dev_metrics, prepare_data, train_variant
 
 
 def dev_eval(checkpoint_dir, data_dir, sentence_chunks: int = 0, examples: int = 300, precision: str = "auto",
@@ -33,8 +33,8 @@ def dev_eval(checkpoint_dir, data_dir, sentence_chunks: int = 0, examples: int =
     _, dev = prepare_data(args, task)
     model = FusedModel.from_pretrained(checkpoint_dir, dtype=precision, backbones=backbones)
     scores = dev_metrics(model, task, dev, examples)
-    form = f"sentences<={sentence_chunks}" if sentence_chunks > 0 else "whole texts"
-    return ({"checkpoint": str(checkpoint_dir), "task": task_name, "seed": seed, "form": form,
+    return ({"checkpoint": str(checkpoint_dir), "task": task_name, "seed": seed,
+             "form": train_variant(sentence_chunks) or "whole texts",
              "precision": model.precision, **{k: scores[k] for k in ("dev_accuracy", "dev_loss", "dev_examples")}},
             model)
 
@@ -47,6 +47,8 @@ def main(argv=None):
     p.add_argument("--examples", type=int, default=300, help="dev rows scored (the first N, as in training)")
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
     args = p.parse_args(argv)
+    if args.examples < 1:
+        p.error(f"--examples must be at least 1 (got {args.examples})")
     try:
         model = None
         for ckpt in args.checkpoints:

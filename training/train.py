@@ -91,6 +91,11 @@ def split_dev(rows: list[dict], fraction: float, seed: int):
     return [r for i, r in enumerate(rows) if i not in dev], [rows[i] for i in sorted(dev)]
 
 
+def train_variant(sentence_chunks: int) -> str:
+    """How the training (and dev) texts depart from the task's whole texts: "sentences<=N", or "" for none."""
+    return f"sentences<={sentence_chunks}" if sentence_chunks > 0 else ""
+
+
 def prepare_data(args: TrainArgs, task):
     """Training and dev rows, checked before any training step (bad files stop here with a clear message)."""
     rows = load_train(task, train_file=args.train_file, data_dir=args.data_dir, hub_id=args.train_dataset)
@@ -292,7 +297,7 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
                    "trained_steps": trained_steps, "max_steps": total, "stop_reason": tracker["stop_reason"],
                    "resumed_from": start, "seed": args.seed, "precision": model.precision,
                    "train_examples": len(train_rows), "global_batch": global_batch,
-                   "train_variant": f"sentences<={args.sentence_chunks}" if args.sentence_chunks > 0 else "",
+                   "train_variant": train_variant(args.sentence_chunks),
                    "dev_accuracy": final.get("dev_accuracy"), "dev_loss": final.get("dev_loss"),
                    "dev_examples": final.get("dev_examples", 0), "dev_layer_mix": final.get("dev_layer_mix"),
                    "train_seconds_this_run": round(train_s, 1),
