@@ -40,7 +40,7 @@ for entry in $QUEUE; do
   case $family in   # steps: an upper bound; early stopping on English dev decides
     topic) max_steps=1000; args="--max-encoder-length 128 --balance false" ;;
     news) max_steps=1000; args="--max-encoder-length 96" ;;
-    news-sent) task=news; max_steps=2000; args="--max-encoder-length 96 --sentence-chunks 1" ;;
+    news-sent) task=news; max_steps=1000; args="--max-encoder-length 96 --sentence-chunks 1" ;;
     nli) max_steps=3000; args="--max-encoder-length 128" ;;
     sentiment) max_steps=3000; args="--max-encoder-length 128" ;;
     *) echo "unknown family $family" >&2; exit 2 ;;
