@@ -131,11 +131,14 @@ class EncoderProbe:
 
     def describe(self) -> dict:
         """The results file's "model" entry: probes of one preset share the name probe-<preset> (a probe directory
-        is named probe-<preset>-<family>); the path says which one."""
+        is named probe-<preset>-<family>); the path says which one. A directory with a suffix after the family
+        (probe-pocket-news-sent, a probe trained on a variant of the data) keeps it: probe-pocket-sent, so that its
+        results never overwrite the plain probe's."""
         if self.path is None:
             return dict(name=self.name, kind="probe", path=None, strategy=None, encoder=self.config.encoder,
                         llm=None, checkpoint_sha256=None)
-        return dict(name="-".join(self.path.name.split("-")[:2]), kind="probe", path=str(self.path), strategy=None,
+        parts = self.path.name.split("-")
+        return dict(name="-".join(parts[:2] + parts[3:]), kind="probe", path=str(self.path), strategy=None,
                     encoder=self.config.encoder, llm=None, checkpoint_sha256=file_sha256(self.path / PROBE_WEIGHTS))
 
     def signature_parts(self) -> list[bytes]:

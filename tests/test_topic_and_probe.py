@@ -124,3 +124,21 @@ def test_probe_evaluates_through_the_harness(probe, tmp_path):
     assert len(preds) == 28 and all(json.loads(p)["scoring"] == "loglik" for p in preds)
     with pytest.raises(ConfigError, match="cannot generate"):
         evaluate(str(tmp_path / "probe-tiny-topic"), "sib200", data_dir=data, scoring="generate", progress=False)
+
+
+def test_probe_trains_on_sentence_chunks_and_keeps_its_own_results_name(benchdata, tmp_path):
+    # the encoder-alone baseline of a sentence-trained bridge: the same rows as training.train --sentence-chunks
+    from training.train import TrainArgs, prepare_data
+    from training.train_probe import train_probe
+    out = tmp_path / "probe-tiny-news-sent"
+    summary = train_probe("tiny", "news", out, data_dir=str(benchdata), max_train_examples=20, precision="float32",
+                          sentence_chunks=1)
+    _, dev = prepare_data(TrainArgs(task="news", data_dir=str(benchdata), max_train_examples=20, sentence_chunks=1),
+                          get_task("news"))
+    assert summary["train_variant"] == "sentences<=1" and summary["train_examples"] == 20
+    assert summary["dev_examples"] == len(dev) > 149          # sentences of the 149 held-out articles
+    assert "sentences<=1" in (out / "README.md").read_text()
+    assert load_model(str(out), device="cpu", dtype="float32").describe()["name"] == "probe-tiny-sent"
+    plain = tmp_path / "probe-tiny-news"
+    out.rename(plain)
+    assert load_model(str(plain), device="cpu", dtype="float32").describe()["name"] == "probe-tiny"

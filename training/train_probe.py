@@ -17,15 +17,17 @@ from fusion.presets import PRESETS
 from fusion.probe import C_GRID, EncoderProbe
 from tasks import get_task
 
-from .train import TrainArgs, prepare_data
+from .train import TrainArgs, prepare_data, train_variant
 
 
 def train_probe(preset: str, task_name: str, output_dir, data_dir=None, train_file=None, dev_file=None,
                 balance: bool = True, max_train_examples: int = 100_000, seed: int = 0, precision: str = "auto",
-                device=None) -> dict:
+                device=None, sentence_chunks: int = 0) -> dict:
+    """sentence_chunks > 0: train and choose C on runs of at most that many sentences of each text, exactly as
+    `training.train --sentence-chunks` does (the same rows), so that a probe can be the baseline of such a bridge."""
     task = get_task(task_name)
     args = TrainArgs(task=task.name, data_dir=data_dir, train_file=train_file, dev_file=dev_file, balance=balance,
-                     max_train_examples=max_train_examples, seed=seed)
+                     max_train_examples=max_train_examples, seed=seed, sentence_chunks=sentence_chunks)
     train, dev = prepare_data(args, task)
     t0 = time.time()
     probe = EncoderProbe.from_preset(preset, device=device, dtype=precision, task=task.name)
@@ -34,10 +36,13 @@ def train_probe(preset: str, task_name: str, output_dir, data_dir=None, train_fi
     out = Path(output_dir)
     probe.save_pretrained(out)
     summary = {"task": task.name, "kind": "probe", "preset": preset, "encoder": probe.config.encoder, **record,
-               "seed": seed, "precision": probe.precision, "balance": balance, "hardware": backbones.hardware(),
+               "seed": seed, "precision": probe.precision, "balance": balance,
+               "train_variant": train_variant(sentence_chunks), "hardware": backbones.hardware(),
                "seconds": round(time.time() - t0, 1)}
     (out / "train_results.json").write_text(json.dumps(summary, indent=1))
     data = train_file or (f"{data_dir}/{task.train_local}" if data_dir else "the hub")
+    if sentence_chunks > 0:
+        data += f" ({summary['train_variant']}: each text cut into runs of at most {sentence_chunks} sentences)"
     (out / "README.md").write_text(f"""# Encoder-alone baseline: {task.name}
 
 No LLM: the frozen encoder `{probe.config.encoder}` (input `{probe.config.encoder_text_prefix}` + the task prompt
@@ -64,10 +69,15 @@ def main(argv=None):
     p.add_argument("--max-train-examples", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
+    p.add_argument("--sentence-chunks", type=int, default=0,
+                   help="train and score dev on runs of at most N sentences of each text, as training.train (0: off)")
     a = p.parse_args(argv)
+    if a.sentence_chunks < 0:
+        p.error(f"--sentence-chunks must be 0 or more (got {a.sentence_chunks})")
     try:
         summary = train_probe(a.preset, a.task, a.output_dir, a.data_dir, a.train_file, a.dev_file,
-                              a.balance.lower() in ("1", "true", "yes", "on"), a.max_train_examples, a.seed, a.precision)
+                              a.balance.lower() in ("1", "true", "yes", "on"), a.max_train_examples, a.seed, a.precision,
+                              sentence_chunks=a.sentence_chunks)
     except LayerBridgeError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
