@@ -96,6 +96,12 @@ def train_variant(sentence_chunks: int) -> str:
     return f"sentences<={sentence_chunks}" if sentence_chunks > 0 else ""
 
 
+def train_variant_note(sentence_chunks: int) -> str:
+    """The model card's words for train_variant, appended to its training data line ("" for none)."""
+    variant = train_variant(sentence_chunks)
+    return f" ({variant}: each text cut into runs of at most {sentence_chunks} sentences)" if variant else ""
+
+
 def prepare_data(args: TrainArgs, task):
     """Training and dev rows, checked before any training step (bad files stop here with a clear message)."""
     rows = load_train(task, train_file=args.train_file, data_dir=args.data_dir, hub_id=args.train_dataset)
@@ -380,8 +386,7 @@ def model_card(args: TrainArgs, model: FusedModel, task, s: dict) -> str:
     dev = "not measured" if s["dev_accuracy"] is None else f"{s['dev_accuracy']:.3f} (n={s['dev_examples']})"
     data = args.train_file or args.train_dataset or (f"{args.data_dir}/{task.train_local}" if args.data_dir else
                                                      f"hub: {task.train_hub.path if task.train_hub else '?'}")
-    if s.get("train_variant"):
-        data += f" ({s['train_variant']}: each text cut into runs of at most {args.sentence_chunks} sentences)"
+    data += train_variant_note(args.sentence_chunks)
     stopped = "" if not s.get("stop_reason") else (
         f"\n- Kept the bridge of step {s['steps']} (best English dev accuracy, dev scored every {args.eval_every} steps); "
         f"trained {s['trained_steps']} of at most {s['max_steps']} steps; stopped: {s['stop_reason']}. "

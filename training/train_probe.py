@@ -17,7 +17,7 @@ from fusion.presets import PRESETS
 from fusion.probe import C_GRID, EncoderProbe
 from tasks import get_task
 
-from .train import TrainArgs, prepare_data, train_variant
+from .train import TrainArgs, prepare_data, train_variant, train_variant_note
 
 
 def train_probe(preset: str, task_name: str, output_dir, data_dir=None, train_file=None, dev_file=None,
@@ -41,8 +41,7 @@ def train_probe(preset: str, task_name: str, output_dir, data_dir=None, train_fi
                "seconds": round(time.time() - t0, 1)}
     (out / "train_results.json").write_text(json.dumps(summary, indent=1))
     data = train_file or (f"{data_dir}/{task.train_local}" if data_dir else "the hub")
-    if sentence_chunks > 0:
-        data += f" ({summary['train_variant']}: each text cut into runs of at most {sentence_chunks} sentences)"
+    data += train_variant_note(sentence_chunks)
     (out / "README.md").write_text(f"""# Encoder-alone baseline: {task.name}
 
 No LLM: the frozen encoder `{probe.config.encoder}` (input `{probe.config.encoder_text_prefix}` + the task prompt
