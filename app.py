@@ -441,7 +441,8 @@ def main(argv=None):
                                  results_dir=args.results_dir, precision=args.precision)
         log.info("loading the %s checkpoints from %s ...", settings.preset, settings.resolve(settings.checkpoints_dir))
         registry = load_registry(settings.resolve(settings.checkpoints_dir), settings.preset, settings.families,
-                                 settings.strategies, device=args.device, dtype=settings.precision)
+                                 settings.strategies, device=args.device, dtype=settings.precision,
+                                 variants=settings.variants)
     except LayerBridgeError as e:
         raise SystemExit(f"error: {e}")
     log.info("%s", registry.describe())

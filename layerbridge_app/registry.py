@@ -1,6 +1,9 @@
 """The models the app serves, loaded once at start-up.
 
-Checkpoint directories are named <preset>-<family>-<strategy> (e.g. checkpoints/pocket-nli-transformer-softmax).
+Checkpoint directories are named <preset>-<family>-<strategy> (e.g. checkpoints/pocket-nli-transformer-softmax), or
+<preset>-<family>-<variant>-<strategy> for a bridge of that family trained on a variant of its data (e.g.
+pocket-news-sent-last: news trained on single sentences). The settings' `variants` name the variant the app serves
+per family; where that variant has a bridge for a strategy it replaces the plain one, and unlisted variants are ignored.
 All bridges of one preset share the same frozen encoder and LLM: the first checkpoint loads them, every other
 bridge is built on those same objects, and the no-encoder baseline (PlainLLM) reads the same LLM.
 """
@@ -17,7 +20,7 @@ from fusion.errors import LayerBridgeError
 from tasks import FAMILIES
 
 log = logging.getLogger("layerbridge.app")
-NAME = re.compile(r"^(?P<preset>[a-z0-9_]+)-(?P<family>%s)-(?P<strategy>%s)$"
+NAME = re.compile(r"^(?P<preset>[a-z0-9_]+)-(?P<family>%s)(?:-(?P<variant>[a-z0-9]+))?-(?P<strategy>%s)$"
                   % ("|".join(map(re.escape, FAMILIES)), "|".join(map(re.escape, STRATEGIES))))
 
 
@@ -54,25 +57,31 @@ class Registry:
                 f"({m.device.type}, {m.precision})")
 
 
-def find_checkpoints(checkpoints_dir, preset: str, families=tuple(FAMILIES), strategies=STRATEGIES) -> dict:
-    """(family, strategy) -> directory, for every <preset>-<family>-<strategy> directory holding a bridge."""
+def find_checkpoints(checkpoints_dir, preset: str, families=tuple(FAMILIES), strategies=STRATEGIES,
+                     variants=None) -> dict:
+    """(family, strategy) -> directory, for every <preset>-<family>-<strategy> directory holding a bridge; where
+    `variants` ({family: variant}) names a variant, <preset>-<family>-<variant>-<strategy> wins over the plain one."""
+    variants = variants or {}
     found = {}
     root = Path(checkpoints_dir)
     if not root.is_dir():
         return found
     for path in sorted(root.iterdir()):
         m = NAME.match(path.name)
-        if m and m["preset"] == preset and m["family"] in families and m["strategy"] in strategies \
-                and checkpoint.is_checkpoint(path):
-            found[(m["family"], m["strategy"])] = path
+        if not (m and m["preset"] == preset and m["family"] in families and m["strategy"] in strategies
+                and m["variant"] in (None, variants.get(m["family"])) and checkpoint.is_checkpoint(path)):
+            continue
+        key = (m["family"], m["strategy"])
+        if key not in found or m["variant"] is not None:    # the configured variant replaces the plain bridge
+            found[key] = path
     return found
 
 
 def load_registry(checkpoints_dir, preset: str, families=tuple(FAMILIES), strategies=STRATEGIES,
-                  device=None, dtype="auto") -> Registry:
+                  device=None, dtype="auto", variants=None) -> Registry:
     """Load every matching checkpoint; the backbones once, in `dtype` (fusion.precision). Broken checkpoints are
     skipped and reported."""
-    paths = find_checkpoints(checkpoints_dir, preset, families, strategies)
+    paths = find_checkpoints(checkpoints_dir, preset, families, strategies, variants)
     models, problems, first = {}, [], None
     for key, path in paths.items():
         try:

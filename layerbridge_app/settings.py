@@ -1,4 +1,5 @@
 """The app's runtime settings, from spaces.yaml (README.md's front matter is the Space's own config)."""
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -21,6 +22,7 @@ class Settings:
     checkpoints_dir: str = "checkpoints"
     families: list = field(default_factory=lambda: list(FAMILIES))     # task families offered (tasks.FAMILIES)
     strategies: list = field(default_factory=lambda: list(APP_STRATEGIES))
+    variants: dict = field(default_factory=dict)    # family -> data variant served: <preset>-<family>-<variant>-<strategy>
     default_family: str = "news"
     default_strategy: str = "last"
     results_dir: str = "results"
@@ -55,6 +57,10 @@ def load_settings(path=SETTINGS_FILE, **overrides) -> Settings:
     bad = [f for f in s.families if f not in FAMILIES] + [x for x in s.strategies if x not in STRATEGIES]
     if bad:
         raise ConfigError(f"{path}: unknown families/strategies {bad}")
+    if not isinstance(s.variants, dict) or any(f not in FAMILIES or not re.fullmatch(r"[a-z0-9]+", str(v))
+                                               for f, v in s.variants.items()):
+        raise ConfigError(f"{path}: variants maps a task family ({', '.join(FAMILIES)}) to a variant name of "
+                          f"lower-case letters and digits, e.g. {{news: sent}}; got {s.variants!r}")
     if s.scoring not in SCORINGS:
         raise ConfigError(f"{path}: scoring must be one of {', '.join(SCORINGS)}, got {s.scoring!r}")
     if s.precision not in PRECISIONS:

@@ -277,6 +277,24 @@ def test_registry_loads_backbones_once_and_skips_broken_checkpoints(checkpoints,
     assert len(reg.problems) == 1 and "tiny-news-last" in reg.problems[0]
 
 
+def test_a_configured_data_variant_replaces_the_plain_bridge_of_its_family(tmp_path):
+    for name in ("tiny-news-last", "tiny-news-sent-last", "tiny-news-global-softmax", "tiny-news-other-global-softmax",
+                 "tiny-nli-sent-last", "tiny-nli-last", "tiny-news-sent-last-s1"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+    plain = find_checkpoints(tmp_path, "tiny")   # no variant configured: variant directories are ignored
+    assert {k: p.name for k, p in plain.items()} == {("news", "last"): "tiny-news-last",
+                                                     ("news", "global-softmax"): "tiny-news-global-softmax",
+                                                     ("nli", "last"): "tiny-nli-last"}
+    served = find_checkpoints(tmp_path, "tiny", variants={"news": "sent"})
+    assert {k: p.name for k, p in served.items()} == {("news", "last"): "tiny-news-sent-last",   # the variant wins
+                                                      ("news", "global-softmax"): "tiny-news-global-softmax",
+                                                      ("nli", "last"): "tiny-nli-last"}   # only news asked for it
+    with pytest.raises(ConfigError, match="variants"):
+        load_settings(variants={"weather": "sent"})
+    assert load_settings().variants == {"news": "sent"}   # spaces.yaml: news/last is the sentence-trained bridge
+
+
 # ---------------------------------------------------------------- the endpoints
 
 def test_predict_sinhala(client):
