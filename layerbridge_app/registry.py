@@ -17,11 +17,12 @@ from fusion import FusedModel, PlainLLM, checkpoint
 from fusion.probe import PROBE_CONFIG, EncoderProbe, probe_dir
 from fusion.config import STRATEGIES
 from fusion.errors import LayerBridgeError
+from layerbridge_app.settings import VARIANT_NAME
 from tasks import FAMILIES
 
 log = logging.getLogger("layerbridge.app")
-NAME = re.compile(r"^(?P<preset>[a-z0-9_]+)-(?P<family>%s)(?:-(?P<variant>[a-z0-9]+))?-(?P<strategy>%s)$"
-                  % ("|".join(map(re.escape, FAMILIES)), "|".join(map(re.escape, STRATEGIES))))
+NAME = re.compile(r"^(?P<preset>[a-z0-9_]+)-(?P<family>%s)(?:-(?P<variant>%s))?-(?P<strategy>%s)$"
+                  % ("|".join(map(re.escape, FAMILIES)), VARIANT_NAME, "|".join(map(re.escape, STRATEGIES))))
 
 
 @dataclass

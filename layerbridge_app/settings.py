@@ -14,6 +14,7 @@ from tasks import FAMILIES
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_FILE = ROOT / "spaces.yaml"
 APP_STRATEGIES = ("last", "global-softmax", "transformer-softmax", "residual-softmax")
+VARIANT_NAME = r"[a-z0-9]+"   # a data variant in checkpoint names <preset>-<family>-<variant>-<strategy> (registry)
 
 
 @dataclass
@@ -57,8 +58,8 @@ def load_settings(path=SETTINGS_FILE, **overrides) -> Settings:
     bad = [f for f in s.families if f not in FAMILIES] + [x for x in s.strategies if x not in STRATEGIES]
     if bad:
         raise ConfigError(f"{path}: unknown families/strategies {bad}")
-    if not isinstance(s.variants, dict) or any(f not in FAMILIES or not re.fullmatch(r"[a-z0-9]+", str(v))
-                                               for f, v in s.variants.items()):
+    if not isinstance(s.variants, dict) or any(f not in FAMILIES or not isinstance(v, str)
+                                               or not re.fullmatch(VARIANT_NAME, v) for f, v in s.variants.items()):
         raise ConfigError(f"{path}: variants maps a task family ({', '.join(FAMILIES)}) to a variant name of "
                           f"lower-case letters and digits, e.g. {{news: sent}}; got {s.variants!r}")
     if s.scoring not in SCORINGS:
