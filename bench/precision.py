@@ -167,9 +167,9 @@ def main():
     p.add_argument("--strategy", default="transformer-softmax")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--checkpoint", default=str(REPO / "checkpoints" / "pocket-nli-transformer-softmax"),
+    p.add_argument("--checkpoint", default=str(REPO / "checkpoints" / "pocket-nli-last"),
                    help="a trained NLI bridge (scores XNLI)")
-    p.add_argument("--news-checkpoint", default=str(REPO / "checkpoints" / "pocket-news-transformer-softmax"),
+    p.add_argument("--news-checkpoint", default=str(REPO / "checkpoints" / "pocket-news-sent-last"),
                    help="a trained news bridge (scores Sinhala news)")
     p.add_argument("--xnli-per-language", type=int, default=40)
     p.add_argument("--news", type=int, default=500)
