@@ -92,12 +92,18 @@ def head_logits_at(llm, hidden: torch.Tensor, ids: torch.Tensor) -> torch.Tensor
 
 def head_logsumexp(llm, hidden: torch.Tensor, chunk: int = VOCAB_CHUNK) -> torch.Tensor:
     """log sum_v exp(logit_v) per row: hidden [N, D] -> [N] float32, streamed over vocabulary chunks, so the head
-    is read once and at most [N, chunk] logits exist at a time (not [N, V]: 84 MB for 80 rows of Gemma)."""
+    is read once and at most [N, chunk] logits exist at a time (not [N, V]: 84 MB for 80 rows of Gemma).
+
+    Computed in float32 whatever the LLM's dtype (each chunk of head rows is upcast): where the labels' tokens sit
+    at different positions their normalizers do not cancel, and a bfloat16 normalizer (its 262k logits rounded to
+    0.06-0.125) flipped 5.8% of XNLI decisions against float32, 2.8% with this (bench/RESULTS.md, section 7)."""
     head = llm.get_output_embeddings()
+    hidden = hidden.float()                                                                   # [N, D]
     running = torch.full((hidden.shape[0],), -float("inf"), device=hidden.device)
     for start in range(0, head.weight.shape[0], chunk):
-        bias = head.bias[start:start + chunk] if head.bias is not None else None
-        part = head_transform(llm, F.linear(hidden, head_rows(head, slice(start, start + chunk)), bias)).float()
+        bias = head.bias[start:start + chunk].float() if head.bias is not None else None
+        rows = head_rows(head, slice(start, start + chunk)).float()                           # [chunk, D]
+        part = head_transform(llm, F.linear(hidden, rows, bias))                              # [N, chunk]
         running = torch.logaddexp(running, torch.logsumexp(part, dim=-1))
     return running
 

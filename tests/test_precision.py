@@ -76,6 +76,24 @@ def test_batched_equals_one_at_a_time_in_bfloat16(strategy):
             assert b["pred"] == single["pred"]
 
 
+def test_bfloat16_log_normalizer_is_computed_in_float32():
+    """The loglik scoring's vocabulary normalizer of a bfloat16 LLM is the float32 logsumexp over its (bfloat16)
+    head rows: rounding it in bfloat16 flipped XNLI decisions (fusion.scoring.head_logsumexp). A bfloat16 matmul
+    misses by ~1e-2 here, the float32 one by float32 rounding only."""
+    from fusion.scoring import head_logsumexp, head_transform
+    llm = tiny("last", dtype="bfloat16").llm
+    torch.manual_seed(1)
+    head = llm.get_output_embeddings()
+    hidden = torch.randn(5, llm.config.hidden_size)                                     # [N, D]
+    hidden = (hidden * 20 / (hidden @ head.weight.float().T).abs().max()).to(torch.bfloat16)  # logits up to ~20, as Gemma's
+    exact = torch.logsumexp(head_transform(llm, hidden.double() @ head.weight.double().T), dim=-1)
+    got = head_logsumexp(llm, hidden, chunk=7)                                          # several chunks
+    assert got.dtype == torch.float32
+    assert torch.allclose(got.double(), exact, atol=1e-4, rtol=0)
+    rounded = torch.logsumexp(head_transform(llm, hidden @ head.weight.T).float(), dim=-1)  # the bf16 way
+    assert (rounded.double() - exact).abs().max() > 1e-4                              # so the test can fail
+
+
 def train_losses(dtype: str, steps: int = 30) -> list[float]:
     model = tiny("transformer-softmax", dtype=dtype)
     model.train()
