@@ -21,7 +21,8 @@ from .filerows import head_rows
 
 SCORINGS = ("loglik", "constrained")
 SCORER_VERSION = 3  # bumped when the scores' numerics change (2: chosen-token logits in float32; 3: the vocabulary
-                    # log-normalizer in float32); predictions of another version are not resumed (eval.predictions.run_signature)
+                    # log-normalizer in float32); predictions of another version are not resumed
+                    # (eval.predictions.run_signature)
 VOCAB_CHUNK = 16384  # LM-head rows per step of the streaming log-normalizer: [N, 16384] floats at a time
 CHECK_ROWS = 1024    # head rows fast_head_ok checks the model's own logits on
 
