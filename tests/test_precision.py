@@ -85,7 +85,8 @@ def test_bfloat16_log_normalizer_is_computed_in_float32():
     torch.manual_seed(1)
     head = llm.get_output_embeddings()
     hidden = torch.randn(5, llm.config.hidden_size)                                     # [N, D]
-    hidden = (hidden * 20 / (hidden @ head.weight.float().T).abs().max()).to(torch.bfloat16)  # logits up to ~20, as Gemma's
+    scale = 20 / (hidden @ head.weight.float().T).abs().max()                          # logits up to ~20, as Gemma's
+    hidden = (hidden * scale).to(torch.bfloat16)
     exact = torch.logsumexp(head_transform(llm, hidden.double() @ head.weight.double().T), dim=-1)
     got = head_logsumexp(llm, hidden, chunk=7)                                          # several chunks
     assert got.dtype == torch.float32
