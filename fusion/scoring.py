@@ -21,8 +21,9 @@ from .filerows import head_rows
 
 SCORINGS = ("loglik", "constrained")
 SCORER_VERSION = 3  # bumped when the scores' numerics change (2: chosen-token logits in float32; 3: the vocabulary
-                    # log-normalizer in float32); predictions of another version are not resumed
+                    # log-normalizer's largest logits in float32); predictions of another version are not resumed
                     # (eval.predictions.run_signature)
+EXACT_TOP = 32  # per vocabulary chunk and row: logits the bfloat16 normalizer recomputes in float32 (head_logsumexp)
 VOCAB_CHUNK = 16384  # LM-head rows per step of the streaming log-normalizer: [N, 16384] floats at a time
 CHECK_ROWS = 1024    # head rows fast_head_ok checks the model's own logits on
 
@@ -91,20 +92,28 @@ def head_logits_at(llm, hidden: torch.Tensor, ids: torch.Tensor) -> torch.Tensor
     return head_transform(llm, logits)
 
 
-def head_logsumexp(llm, hidden: torch.Tensor, chunk: int = VOCAB_CHUNK) -> torch.Tensor:
+def head_logsumexp(llm, hidden: torch.Tensor, chunk: int = VOCAB_CHUNK, exact_top: int = EXACT_TOP) -> torch.Tensor:
     """log sum_v exp(logit_v) per row: hidden [N, D] -> [N] float32, streamed over vocabulary chunks, so the head
     is read once and at most [N, chunk] logits exist at a time (not [N, V]: 84 MB for 80 rows of Gemma).
 
-    Computed in float32 whatever the LLM's dtype (each chunk of head rows is upcast): where the labels' tokens sit
-    at different positions their normalizers do not cancel, and a bfloat16 normalizer (its 262k logits rounded to
-    0.06-0.125) flipped 5.8% of XNLI decisions against float32, 2.8% with this (bench/RESULTS.md, section 7)."""
+    With a bfloat16 head each chunk's logits come out rounded to 0.06-0.125 (at Gemma's scale of 10-30); where the
+    labels' tokens sit at different positions their normalizers do not cancel, and that rounding flipped 5.8% of
+    XNLI decisions against float32. So the `exact_top` largest logits of every chunk and row, which carry the
+    normalizer, are recomputed in float32 from the same rows; the rest keep their rounded values (their errors are
+    unbiased and their weights small). Upcasting the whole head instead costs 0.4 s per call (bench/RESULTS.md,
+    section 7)."""
     head = llm.get_output_embeddings()
-    hidden = hidden.float()                                                                   # [N, D]
     running = torch.full((hidden.shape[0],), -float("inf"), device=hidden.device)
     for start in range(0, head.weight.shape[0], chunk):
-        bias = head.bias[start:start + chunk].float() if head.bias is not None else None
-        rows = head_rows(head, slice(start, start + chunk)).float()                           # [chunk, D]
-        part = head_transform(llm, F.linear(hidden, rows, bias))                              # [N, chunk]
+        bias = head.bias[start:start + chunk] if head.bias is not None else None
+        rows = head_rows(head, slice(start, start + chunk))                                  # [C, D]
+        part = head_transform(llm, F.linear(hidden, rows, bias)).float()                     # [N, C]
+        if rows.dtype != torch.float32:
+            top = part.topk(min(exact_top, part.shape[1]), dim=-1).indices                   # [N, k]
+            exact = torch.einsum("nd,nkd->nk", hidden.float(), rows[top].float())            # [N, k]
+            if bias is not None:
+                exact = exact + bias[top].float()
+            part = part.scatter(1, top, head_transform(llm, exact))
         running = torch.logaddexp(running, torch.logsumexp(part, dim=-1))
     return running
 
