@@ -13,6 +13,7 @@ the bridge, optimizer and loss in float32 in both.
     .venv/bin/python bench/precision.py --preset tiny --steps 6 --xnli-per-language 2 --news 8 \
         --checkpoint <tiny nli bridge> --news-checkpoint <tiny news bridge>
 """
+import json
 import random
 import statistics
 import time
@@ -136,8 +137,12 @@ def report_training(args, device, peak) -> list:
     precision_gap, seed_gap = gap("float32", "bfloat16"), gap("float32", "float32 seed 1")
     print(f"loss curves, last {last} steps (20-step means): |bf16 - fp32| = {precision_gap:.3f}; "
           f"|fp32 seed 0 - fp32 seed 1| (run-to-run noise) = {seed_gap:.3f}")
-    plot_losses(runs, REPO / "bench" / "precision_loss_curves.png")
-    print("loss curves plotted: bench/precision_loss_curves.png")
+    plot = REPO / "bench" / f"precision_loss_curves_{args.preset}.png"  # per preset: a tiny smoke run keeps pocket's
+    plot_losses(runs, plot)
+    curves = {n: {"losses": r["losses"], "step_seconds": r["seconds"]} for n, r in runs.items()}  # the plot's data
+    plot.with_suffix(".json").write_text(json.dumps(dict(preset=args.preset, steps=args.steps, batch=8, runs=curves,
+                                                         precision_gap=precision_gap, seed_gap=seed_gap)))
+    print(f"loss curves plotted: {plot.relative_to(REPO)} (data: {plot.with_suffix('.json').name})")
     return [("training throughput bf16 / fp32", train_ratio, 1.7, True),
             ("loss-curve gap / seed-to-seed gap", precision_gap / max(seed_gap, 1e-9), 1.0, False)]
 
