@@ -5,10 +5,11 @@
 #
 #   bash scripts/train_pocket_bridges.sh                       # the whole queue, mission first (see QUEUE)
 #   QUEUE="topic:last:0 topic:residual-softmax:0" bash scripts/train_pocket_bridges.sh
+#   bash scripts/train_pocket_bridges.sh --list                # the checkpoints/ names the queue makes; trains nothing
 #
 # A queue entry is family:strategy:seed. Family news-sent is news trained (and dev-scored) on single sentences of the
 # BBC articles instead of their first 96 tokens (training.train --sentence-chunks 1; Sinhala news test items are
-# sentences); it is not in the default queue.
+# sentences); its last-layer bridges (seeds 0-2) are the app's news/last (spaces.yaml `variants`).
 # Output: runs/pocket-<family>-<strategy>-s<seed>/ (resumable: an interrupted
 # run continues from its last checkpoint); a finished run is copied to checkpoints/ (seed 0 as
 # pocket-<family>-<strategy>, other seeds with a -s<seed> suffix). A bridge this queue already put in checkpoints/ is
@@ -29,6 +30,7 @@ for seed in 1 2; do
     for s in $strategies; do default_queue+="$family:$s:$seed "; done
   done
 done
+for seed in 0 1 2; do default_queue+="news-sent:last:$seed "; done
 for family in nli sentiment; do
   for s in $strategies; do default_queue+="$family:$s:0 "; done
 done
@@ -47,6 +49,7 @@ for entry in $QUEUE; do
   esac
   name=pocket-$family-$strategy
   [ "$seed" != 0 ] && name=$name-s$seed
+  if [ "${1:-}" = --list ]; then echo "$name"; continue; fi
   # trained by this queue already: a model card with a stop reason, for the same step budget (an older, shorter
   # first bridge under the same name is retrained and replaced)
   grep -qs stop_reason "checkpoints/$name/train_results.json" \
