@@ -97,7 +97,7 @@ def benchmark_table(records: pd.DataFrame, task: str, seeds: str = "checkpoints"
     else:
         shown = (100 * value).round(1)
     shown["n"] = ns.reindex(shown.index).fillna("")
-    order = value["average"].sort_values(ascending=False, na_position="last").index if "average" in value \
+    order = value["average"].sort_values(ascending=False, na_position="last", kind="stable").index if "average" in value \
         else value.index
     return shown.loc[order].reset_index().rename_axis(columns=None)
 
