@@ -97,8 +97,9 @@ def benchmark_table(records: pd.DataFrame, task: str, seeds: str = "checkpoints"
     else:
         shown = (100 * value).round(1)
     shown["n"] = ns.reindex(shown.index).fillna("")
-    order = value["average"].sort_values(ascending=False, na_position="last", kind="stable").index if "average" in value \
-        else value.index
+    order = value.index
+    if "average" in value:  # best first; a stable sort keeps tied runs in the pivot's order between regenerations
+        order = value["average"].sort_values(ascending=False, na_position="last", kind="stable").index
     return shown.loc[order].reset_index().rename_axis(columns=None)
 
 
