@@ -7,6 +7,7 @@
 and a training checkpoint (training.train's checkpoint-<step>/) adds
 
     optimizer.safetensors   AdamW state tensors, keyed "<param index>.<name>"
+    ema.safetensors         the moving average of the bridge's weights (only with --ema-decay), bridge keys
     trainer_state.json      step, optimizer param_groups, training arguments, early-stopping tracker
 
 Only safetensors and JSON: pickle files are refused, never loaded. Every reader and writer (FusedModel, training,
@@ -28,6 +29,7 @@ BRIDGE_FILE = "bridge.safetensors"
 CARD_FILE = "README.md"
 OPTIMIZER_FILE = "optimizer.safetensors"
 TRAINER_STATE_FILE = "trainer_state.json"
+EMA_FILE = "ema.safetensors"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
@@ -135,9 +137,12 @@ def weights_sha256(path) -> str | None:
 
 # ---------------------------------------------------------------- training state
 
-def save_training_state(path, optimizer: torch.optim.Optimizer, meta: dict):
-    """optimizer.safetensors (the state tensors) + trainer_state.json (`meta` and the optimizer's param_groups)."""
+def save_training_state(path, optimizer: torch.optim.Optimizer, meta: dict, ema: dict | None = None):
+    """optimizer.safetensors (the state tensors) + trainer_state.json (`meta` and the optimizer's param_groups)
+    [+ ema.safetensors: `ema`, a bridge state dict of averaged weights]."""
     path = Path(path)
+    if ema is not None:
+        save_file({k: v.detach().cpu().contiguous() for k, v in ema.items()}, str(path / EMA_FILE))
     sd = optimizer.state_dict()
     tensors = {f"{i}.{k}": v.detach().cpu().contiguous().reshape(v.shape) for i, st in sd["state"].items()
                for k, v in st.items() if torch.is_tensor(v)}
@@ -147,6 +152,12 @@ def save_training_state(path, optimizer: torch.optim.Optimizer, meta: dict):
 
 def read_training_meta(path) -> dict:
     return json.loads((Path(path) / TRAINER_STATE_FILE).read_text())
+
+
+def read_ema(path) -> dict | None:
+    """The averaged bridge weights a training checkpoint holds, or None where it has none."""
+    file = Path(path) / EMA_FILE
+    return load_file(str(file)) if file.is_file() else None
 
 
 def load_training_state(path, optimizer: torch.optim.Optimizer) -> dict:

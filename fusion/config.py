@@ -18,6 +18,10 @@ class FusionConfig(PretrainedConfig):
     layer_norm: normalise each layer (parameter-free LayerNorm) before mixing. mT5 intermediate states
         are raw residual streams with very different scales, so this is on by default.
     mapping: "linear" (reference) or "mlp" (Linear -> GELU -> Linear).
+    fusion_entropy_weight: training only: the loss minus this times the mean entropy (nats) of each token's layer
+        weights, a bonus that keeps a per-token fusion from collapsing onto one layer (0 = off, the paper's loss).
+    transformer_last_layer_init: transformer softmax: the initial logit of the last layer (its to_logits bias;
+        the others start at 0), so training starts near the LangBridge baseline (0 = the paper's equal start).
     The *_size / num_encoder_layers fields are filled in from the backbones when the model is built,
     and checked again when a checkpoint is loaded.
     """
@@ -42,6 +46,8 @@ class FusionConfig(PretrainedConfig):
         # transformer softmax: one post-norm TransformerEncoderLayer over [CLS; h_1 + p_1; ...; h_L + p_L]
         transformer_dropout: float = 0.1,
         transformer_ffn_multiplier: int = 2,
+        transformer_last_layer_init: float = 0.0,
+        fusion_entropy_weight: float = 0.0,
         encoder_hidden_size: int | None = None,
         num_encoder_layers: int | None = None,
         llm_hidden_size: int | None = None,
@@ -63,6 +69,8 @@ class FusionConfig(PretrainedConfig):
         self.temperature_init = temperature_init
         self.transformer_dropout = transformer_dropout
         self.transformer_ffn_multiplier = transformer_ffn_multiplier
+        self.transformer_last_layer_init = transformer_last_layer_init
+        self.fusion_entropy_weight = fusion_entropy_weight
         self.encoder_hidden_size = encoder_hidden_size
         self.num_encoder_layers = num_encoder_layers
         self.llm_hidden_size = llm_hidden_size
@@ -78,6 +86,8 @@ class FusionConfig(PretrainedConfig):
             raise ConfigError(f"unknown mapping {self.mapping!r}; choose one of {', '.join(MAPPINGS)}")
         if not isinstance(self.max_encoder_length, int) or self.max_encoder_length < 4:
             raise ConfigError(f"max_encoder_length must be an integer >= 4, got {self.max_encoder_length!r}")
+        if not isinstance(self.fusion_entropy_weight, (int, float)) or self.fusion_entropy_weight < 0:
+            raise ConfigError(f"fusion_entropy_weight must be a number >= 0, got {self.fusion_entropy_weight!r}")
         if self.layers is not None and (not self.layers or any(not isinstance(i, int) or i < 1 for i in self.layers)):
             raise ConfigError(f"layers must be a non-empty list of 1-based layer indices, got {self.layers!r}")
 

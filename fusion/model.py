@@ -20,6 +20,7 @@ from .interface import LLMClassifier, LLMInput, check_texts
 from .precision import precision_name, resolve_dtype
 from .scoring import left_pad, positions
 from .strategies import Bridge
+from .weight_stats import token_entropy
 
 
 @dataclass
@@ -227,7 +228,8 @@ class FusedModel(LLMClassifier, nn.Module):
         return ids.to(self.device), mask.to(self.device)
 
     def forward(self, texts: list[str], targets: list[str]):
-        """Prefix-LM loss: cross-entropy on the target tokens (+ EOS) only; the soft prompt is the prefix."""
+        """Prefix-LM loss: cross-entropy on the target tokens (+ EOS) only; the soft prompt is the prefix. With
+        config.fusion_entropy_weight > 0, minus that weight times the mean entropy of the tokens' layer weights."""
         if len(texts) != len(targets):
             raise InputError(f"{len(texts)} texts but {len(targets)} targets")
         prompt = self.soft_prompt(texts)
@@ -240,6 +242,10 @@ class FusedModel(LLMClassifier, nn.Module):
                        logits_to_keep=keep, use_cache=False)
         labels = ids.masked_fill(tmask == 0, -100)
         loss = F.cross_entropy(out.logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100)
+        if self.config.fusion_entropy_weight:
+            keep_tokens = prompt.encoded.attention_mask.bool()                      # [B, T]
+            entropy = token_entropy(prompt.weights[keep_tokens]).mean()             # mean over real tokens
+            loss = loss - self.config.fusion_entropy_weight * entropy
         return loss
 
     # ------------------------------------------------------------------ inference

@@ -89,6 +89,9 @@ class TransformerSoftmax(nn.Module):
         nn.init.normal_(self.layer_position, std=0.02)
         self.block = FusionBlock(dim, config.transformer_ffn_multiplier * dim, config.transformer_dropout)
         self.to_logits = nn.Linear(dim, num_layers)
+        if config.transformer_last_layer_init:                              # start near the last layer
+            with torch.no_grad():
+                self.to_logits.bias[-1] += config.transformer_last_layer_init
 
     def forward(self, states, mask):
         L, B, T, D = states.shape
@@ -168,15 +171,18 @@ class Bridge(nn.Module):
         self.mapping = Mapping(config.mapping, dim, config.llm_hidden_size)
         self.boundary = nn.Parameter(torch.zeros(config.llm_hidden_size))
 
-    def param_groups(self, lr: float, temperature_lr: float | None = None) -> list[dict]:
-        """Optimizer groups: global softmax's temperature t gets its own learning rate (tau = base + 1e5 t moves
-        1e5 times faster than t), everything else `lr`."""
+    def param_groups(self, lr: float, temperature_lr: float | None = None,
+                     fusion_lr: float | None = None) -> list[dict]:
+        """Optimizer groups: the mapping and boundary at `lr`; the fusion module's own parameters at `fusion_lr`
+        (None = lr); global softmax's temperature t at `temperature_lr` (tau = base + 1e5 t moves 1e5 times faster
+        than t). Empty groups are left out."""
         temperature = list(getattr(self.fusion, "temperature_parameters", list)())
-        others = [p for p in self.parameters() if all(p is not t for t in temperature)]
-        groups = [{"params": others, "lr": lr}]
-        if temperature:
-            groups.append({"params": temperature, "lr": temperature_lr or lr})
-        return groups
+        is_temperature = lambda p: any(p is t for t in temperature)
+        fusion = [p for p in self.fusion.parameters() if not is_temperature(p)]
+        others = [p for p in self.parameters() if not is_temperature(p) and all(p is not f for f in fusion)]
+        groups = [{"params": others, "lr": lr}, {"params": fusion, "lr": fusion_lr or lr},
+                  {"params": temperature, "lr": temperature_lr or lr}]
+        return [g for g in groups if g["params"]]
 
     def fuse(self, hidden_states, mask):
         """hidden_states: the encoder's tuple of [B, T, D] (index 0 = embeddings); mask [B, T].

@@ -219,3 +219,55 @@ def test_dev_eval_scores_a_bridge_on_its_runs_dev_texts_in_another_form(benchdat
     with pytest.raises(SystemExit):
         dev_main([str(out), "--data-dir", str(benchdata), "--examples", "0"])
     assert "--examples must be at least 1 (got 0)" in capsys.readouterr().err
+
+
+def test_weight_average_is_scored_shipped_and_resumed_exactly(tmp_path):
+    """--ema-decay: the bridge that ships is the moving average (not the last weights), and a resumed run gives
+    the same average as an uninterrupted one (the average travels in ema.safetensors)."""
+    kw = dict(ema_decay=0.5, eval_every=3, patience=0)
+    full = train(args(tmp_path / "a", **kw))
+    with pytest.raises(KeyboardInterrupt):
+        train(args(tmp_path / "b", **kw), _interrupt_at=4)
+    assert (tmp_path / "b" / "run" / "checkpoint-3" / "ema.safetensors").is_file()
+    resumed = train(args(tmp_path / "b", **kw))
+    a, b = load_file(str(full / "bridge.safetensors")), load_file(str(resumed / "bridge.safetensors"))
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    raw = train(args(tmp_path / "c", eval_every=3))          # same seed, no averaging: other weights ship
+    c = load_file(str(raw / "bridge.safetensors"))
+    assert any(not torch.allclose(a[k], c[k], atol=1e-4) for k in a)
+    summary = json.loads((full / "train_results.json").read_text())
+    assert summary["recipe"]["ema_decay"] == 0.5 and "weight average (EMA decay) 0.5" in (full / "README.md").read_text()
+
+
+def test_fusion_learning_rate_is_its_own_group(tmp_path):
+    from fusion import FusedModel
+    model = FusedModel.from_preset("tiny", strategy="global-softmax", device="cpu", dtype="float32")
+    groups = model.bridge.param_groups(1e-3, temperature_lr=1e-5, fusion_lr=1e-4)
+    fusion = {id(p) for p in model.bridge.fusion.parameters()}
+    assert [g["lr"] for g in groups] == [1e-3, 1e-4, 1e-5]
+    assert all(id(p) not in fusion for p in groups[0]["params"])                    # mapping + boundary
+    assert {id(p) for g in groups[1:] for p in g["params"]} == fusion
+    assert sum(p.numel() for g in groups for p in g["params"]) == model.num_trainable_parameters()
+
+
+def test_entropy_bonus_keeps_transformer_softmax_weights_spread(tmp_path):
+    """Same seed and data: a strong entropy bonus ends with higher per-token entropy than the plain loss."""
+    common = dict(strategy="transformer-softmax", lr=5e-2, max_steps=20, save_every=20, eval_examples=12)
+    plain = json.loads((train(args(tmp_path / "a", **common)) / "train_results.json").read_text())
+    bonus = json.loads((train(args(tmp_path / "b", fusion_entropy_weight=2.0, **common))
+                        / "train_results.json").read_text())
+    assert bonus["dev_weight_stats"]["entropy"] > plain["dev_weight_stats"]["entropy"] + 0.05
+    assert bonus["recipe"]["fusion_entropy_weight"] == 2.0
+
+
+def test_last_layer_init_starts_transformer_softmax_near_the_last_layer():
+    from fusion import FusedModel
+    from fusion.weight_stats import weight_stats
+    model = FusedModel.from_preset("tiny", strategy="transformer-softmax", device="cpu", dtype="float32",
+                                   transformer_last_layer_init=6.0)
+    out = model.classify(["some words here", "more words"], [" a", " b"])
+    for o in out:
+        assert min(w[-1] for w in o["token_weights"]) > 0.9      # e^6 / (e^6 + 3) = 0.993 before the block's noise
+    stats = weight_stats([o["token_weights"] for o in out])
+    assert stats["max_weight"] > 0.9 and stats["entropy"] < 0.4

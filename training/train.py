@@ -8,6 +8,7 @@ hold only safetensors and JSON (optimizer state included).
         --data-dir ../shared/benchdata --output-dir runs/nli-gs --max-steps 200
 """
 import argparse
+import contextlib
 import json
 import math
 import random
@@ -25,8 +26,11 @@ from fusion.config import STRATEGIES
 from fusion.errors import ConfigError, DataError, LayerBridgeError
 from fusion.model import FusedModel
 from fusion.presets import PRESETS, preset_config
+from fusion.weight_stats import weight_stats
 from tasks import get_task
 from tasks.data import balanced, load_train, read_jsonl, sentence_chunks
+
+from .averaging import WeightAverage
 
 # a run's reports, beside its final checkpoint (training.export ships them with it)
 METRICS_FILE, CURVE_FILE, RESULTS_FILE = "metrics.jsonl", "learning_curve.png", "train_results.json"
@@ -59,6 +63,11 @@ class TrainArgs:
     precision: str = "auto"                # frozen backbones: auto | float32 | bfloat16 (fusion.precision)
     lr: float = 3e-5
     temperature_lr: float | None = None    # global softmax's temperature t (tau = 100 + 1e5 t); None = lr
+    fusion_lr: float | None = None         # the fusion module's own parameters; None = lr (the mapping's)
+    fusion_entropy_weight: float = 0.0     # loss - this x mean per-token layer-weight entropy (FusionConfig)
+    transformer_last_layer_init: float = 0.0  # transformer softmax: initial logit of the last layer (FusionConfig)
+    ema_decay: float = 0.0                 # > 0: dev-score and ship an exponential moving average of the bridge's
+                                           # weights over the steps (e.g. 0.99), not the raw last weights
     weight_decay: float = 0.0
     warmup_ratio: float = 0.05
     batch_size: int = 8                    # per process
@@ -136,14 +145,15 @@ def prepare_data(args: TrainArgs, task):
 
 # ---------------------------------------------------------------- checkpoints (safetensors + JSON only)
 
-def save_state(model, optimizer, step: int, args: TrainArgs, out: Path, extra: dict):
+def save_state(model, optimizer, step: int, args: TrainArgs, out: Path, extra: dict, average=None):
     """out/checkpoint-<step>/ (fusion.checkpoint's bridge + training state), written beside and renamed into place;
     only the newest `keep_checkpoints` are kept."""
     ckpt = out / f"checkpoint-{step}"
     tmp = out / f".tmp-checkpoint-{step}"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
-    checkpoint.save_training_state(tmp, optimizer, {"step": step, "args": asdict(args), **extra})
+    checkpoint.save_training_state(tmp, optimizer, {"step": step, "args": asdict(args), **extra},
+                                   ema=average.state_dict() if average is not None else None)
     shutil.rmtree(ckpt, ignore_errors=True)
     tmp.rename(ckpt)
     for p in training_checkpoints(out)[:-args.keep_checkpoints]:
@@ -154,16 +164,22 @@ def training_checkpoints(out: Path) -> list[Path]:
     return sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
 
 
-def load_state(model, optimizer, ckpt: Path) -> dict:
-    """Resume: the bridge (with from_pretrained's key and shape checks) and the optimizer; trainer_state.json."""
+def load_state(model, optimizer, ckpt: Path, average=None) -> dict:
+    """Resume: the bridge (with from_pretrained's key and shape checks), the optimizer and the weight average;
+    trainer_state.json."""
     checkpoint.load_bridge(ckpt, model.bridge)
+    ema = checkpoint.read_ema(ckpt)
+    if average is not None and ema is not None:
+        average.load_state_dict(ema)
     return checkpoint.load_training_state(ckpt, optimizer)
 
 
 # ---------------------------------------------------------------- the loop
 
 def build_model(args: TrainArgs, device) -> FusedModel:
-    overrides = dict(strategy=args.strategy, layer_norm=args.layer_norm, mapping=args.mapping)
+    overrides = dict(strategy=args.strategy, layer_norm=args.layer_norm, mapping=args.mapping,
+                     fusion_entropy_weight=args.fusion_entropy_weight,
+                     transformer_last_layer_init=args.transformer_last_layer_init)
     for key in ("encoder", "llm", "max_encoder_length"):
         if getattr(args, key) is not None:
             overrides[key] = getattr(args, key)
@@ -190,7 +206,7 @@ def dev_metrics(model: FusedModel, task, dev: list[dict], n: int) -> dict | None
     loss = -sum(math.log(max(p["probs"][r["label"]], 1e-12)) for p, r in zip(preds, rows)) / len(rows)
     mix = [round(sum(w) / len(preds), 4) for w in zip(*(p["layer_weights"] for p in preds))]   # [L']
     return {"dev_accuracy": round(acc, 5), "dev_loss": round(loss, 5), "dev_examples": len(rows),
-            "dev_layer_mix": mix}
+            "dev_layer_mix": mix, "dev_weight_stats": weight_stats([p["token_weights"] for p in preds])}
 
 
 def improves(new: dict, best: dict | None) -> bool:
@@ -214,8 +230,9 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
     torch.manual_seed(args.seed)
     model = build_model(args, acc.device)
     bridge = model.bridge
-    optimizer = torch.optim.AdamW(bridge.param_groups(args.lr, args.temperature_lr), lr=args.lr,
+    optimizer = torch.optim.AdamW(bridge.param_groups(args.lr, args.temperature_lr, args.fusion_lr), lr=args.lr,
                                   weight_decay=args.weight_decay)
+    average = WeightAverage(bridge, args.ema_decay) if args.ema_decay else None
 
     global_batch = args.batch_size * acc.num_processes
     per_epoch = len(train_rows) // global_batch
@@ -226,7 +243,7 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
     ckpts = training_checkpoints(out)
     if ckpts:
         ckpt = ckpts[-1]
-        meta = load_state(model, optimizer, ckpt)
+        meta = load_state(model, optimizer, ckpt, average)
         start = int(meta["step"])
         tracker.update(meta.get("tracker", {}))
         with warnings.catch_warnings():  # fast-forwarding the schedule without optimizer steps is intended here
@@ -264,6 +281,8 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
         if args.grad_clip:
             acc.clip_grad_norm_(model.trainable_parameters(), args.grad_clip)
         optimizer.step()
+        if average is not None:
+            average.update()
         scheduler.step()
         optimizer.zero_grad()
         mean_loss = acc.reduce(loss.detach(), reduction="mean").item()
@@ -277,11 +296,11 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
                 f.write(json.dumps(record) + "\n")
         stop = False
         if args.eval_every and (step + 1) % args.eval_every == 0:
-            stop = evaluate_dev(model, task, dev_rows, args, step + 1, out, tracker, metrics_path, acc)
+            stop = evaluate_dev(model, task, dev_rows, args, step + 1, out, tracker, metrics_path, acc, average)
         if (step + 1) % args.save_every == 0 or step + 1 == total or stop:
             tracker["train_seconds"] = round(seconds_before + time.time() - t0, 1)  # over all resumed runs
             if acc.is_main_process:
-                save_state(model, optimizer, step + 1, args, out, {"total_steps": total, "tracker": tracker})
+                save_state(model, optimizer, step + 1, args, out, {"total_steps": total, "tracker": tracker}, average)
             acc.wait_for_everyone()
         if stop:
             acc.print(f"stopping at step {step + 1}: {tracker['stop_reason']}")
@@ -298,6 +317,8 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
             checkpoint.load_bridge(out / "best", model.bridge)
             final = tracker["best"]                                # scored on the same dev rows when it was kept
         else:
+            if average is not None:                                # ship the averaged weights
+                bridge.load_state_dict(average.averaged.module.state_dict())
             final = dev_metrics(model, task, dev_rows, args.eval_examples) or {}
         summary = {"task": task.name, "strategy": args.strategy, "steps": tracker["best_step"] or trained_steps,
                    "trained_steps": trained_steps, "max_steps": total, "stop_reason": tracker["stop_reason"],
@@ -306,6 +327,7 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
                    "train_variant": train_variant(args.sentence_chunks),
                    "dev_accuracy": final.get("dev_accuracy"), "dev_loss": final.get("dev_loss"),
                    "dev_examples": final.get("dev_examples", 0), "dev_layer_mix": final.get("dev_layer_mix"),
+                   "dev_weight_stats": final.get("dev_weight_stats"), "recipe": recipe(args),
                    "train_seconds_this_run": round(train_s, 1),
                    "train_seconds_total": tracker.get("train_seconds"),
                    "hardware": backbones.hardware(), "processes": acc.num_processes,
@@ -323,21 +345,23 @@ def train(args: TrainArgs, _interrupt_at: int | None = None) -> Path:
     return out
 
 
-def evaluate_dev(model, task, dev_rows, args, step, out: Path, tracker: dict, metrics_path: Path, acc) -> bool:
+def evaluate_dev(model, task, dev_rows, args, step, out: Path, tracker: dict, metrics_path: Path, acc,
+                 average=None) -> bool:
     """Main process: score the fixed English dev set, keep the best bridge in out/best, count evaluations without
     improvement. Every process gets the stop decision (broadcast), so no rank waits on another."""
     from accelerate.utils import broadcast_object_list
     decision = [None]
     if acc.is_main_process:
-        m = dev_metrics(model, task, dev_rows, args.eval_examples)
-        if m is not None:
-            with metrics_path.open("a") as f:
-                f.write(json.dumps({"step": step, **m}) + "\n")
-            if improves(m, tracker["best"]):
-                tracker.update(best=m, best_step=step, bad_evals=0)
-                model.save_pretrained(out / "best")
-            else:
-                tracker["bad_evals"] += 1
+        with average.swapped_in() if average is not None else contextlib.nullcontext():   # score what ships
+            m = dev_metrics(model, task, dev_rows, args.eval_examples)
+            if m is not None:
+                with metrics_path.open("a") as f:
+                    f.write(json.dumps({"step": step, **m}) + "\n")
+                if improves(m, tracker["best"]):
+                    tracker.update(best=m, best_step=step, bad_evals=0)
+                    model.save_pretrained(out / "best")
+                else:
+                    tracker["bad_evals"] += 1
             if args.patience and tracker["bad_evals"] >= args.patience:
                 tracker["stop_reason"] = (f"early stop: English dev accuracy did not improve on "
                                           f"{tracker['best']['dev_accuracy']:.3f} (step {tracker['best_step']}) in "
@@ -346,6 +370,12 @@ def evaluate_dev(model, task, dev_rows, args, step, out: Path, tracker: dict, me
     broadcast_object_list(decision)
     tracker.update(decision[0])
     return tracker["stop_reason"] is not None and tracker["stop_reason"].startswith("early stop")
+
+
+def recipe(args: TrainArgs) -> dict:
+    """The training choices an ablation varies, as recorded in train_results.json and the model card."""
+    return {"lr": args.lr, "fusion_lr": args.fusion_lr or args.lr, "fusion_entropy_weight": args.fusion_entropy_weight,
+            "transformer_last_layer_init": args.transformer_last_layer_init, "ema_decay": args.ema_decay}
 
 
 def trailing_mean(xs, k: int) -> list[float]:
@@ -391,8 +421,13 @@ def model_card(args: TrainArgs, model: FusedModel, task, s: dict) -> str:
         f"\n- Kept the bridge of step {s['steps']} (best English dev accuracy, dev scored every {args.eval_every} steps); "
         f"trained {s['trained_steps']} of at most {s['max_steps']} steps; stopped: {s['stop_reason']}. "
         f"Learning curve: learning_curve.png")
-    lw = f"\n- Final global-softmax layer weights (layers {model.bridge.layers}): {s['layer_weights']}" \
+    lw = f"\n- Final {cfg.strategy} layer weights (layers {model.bridge.layers}): {s['layer_weights']}" \
         if "layer_weights" in s else ""
+    if s.get("dev_weight_stats"):
+        ws = s["dev_weight_stats"]
+        lw += (f"\n- Per-token layer weights on English dev ({ws['tokens']} tokens): mean entropy {ws['entropy']:.3f} "
+               f"nats (max {ws['max_entropy']:.3f}), mean largest weight {ws['max_weight']:.3f}, variation across "
+               f"the tokens of a text {ws['token_variation']:.3f} (total variation distance from the text's mean mix)")
     if s.get("dev_layer_mix"):
         mix = s["dev_layer_mix"]
         top = max(range(len(mix)), key=mix.__getitem__)
@@ -406,8 +441,10 @@ encoder `{cfg.encoder}` and the frozen LLM `{cfg.llm}`. Load with `FusedModel.fr
 - Task: {task.name} ({task.description}); prompt `{task.template}` -> {', '.join(task.choices)}
 - Training data: {data}, English only; {s['train_examples']} class-balanced examples
 - Steps: {s['steps']} x global batch {s['global_batch']} ({s['processes']} process(es)); seed {args.seed}{stopped}
-- Optimiser: AdamW lr {args.lr} (temperature lr {args.temperature_lr or args.lr}), weight decay {args.weight_decay},
-  cosine schedule with {args.warmup_ratio:.0%} warm-up, grad clip {args.grad_clip}
+- Optimiser: AdamW lr {args.lr} (fusion lr {args.fusion_lr or args.lr}, temperature lr {args.temperature_lr or args.lr}),
+  weight decay {args.weight_decay}, cosine schedule with {args.warmup_ratio:.0%} warm-up, grad clip {args.grad_clip}
+- Fusion regularisation: entropy bonus {cfg.fusion_entropy_weight}; transformer-softmax last-layer logit init
+  {cfg.transformer_last_layer_init}; weight average (EMA decay) {args.ema_decay or "none"}
 - Encoder input: `{cfg.encoder_text_prefix}` + prompt, truncated at {cfg.max_encoder_length} tokens; layer norm before
   mixing: {cfg.layer_norm}; mapping: {cfg.mapping}
 - Precision: frozen encoder and LLM in {s['precision']}; bridge, optimizer and loss in float32
