@@ -23,6 +23,8 @@ Optional capabilities, looked up with `getattr(model, name, None)`:
     generate(texts, max_new_tokens) -> list[str]      free-form generation (eval's "generate" scoring)
     llm_tokenizer                                      the tokenizer of what generates (label lengths)
     pooled_states(texts, batch_size) -> dict           encoder states per layer (alignment tasks)
+    centering                                          per-language centering (fusion.centering) in use, or None:
+                                                       classify(..., languages=[code per text]) then reads languages
 
 LLMClassifier is the shared implementation for kinds whose LLM reads a prompt as embeddings: one classify loop and
 one generate; a kind only says how its prompts become LLM input (`llm_inputs`).
@@ -100,19 +102,24 @@ class LLMInput:
 class LLMClassifier:
     """classify and generate for a kind whose frozen LLM (`self.llm`, `self.llm_tokenizer`) reads `llm_inputs`."""
 
-    def llm_inputs(self, texts: list[str]) -> LLMInput:
+    def llm_inputs(self, texts: list[str], languages: list | None = None) -> LLMInput:
         raise NotImplementedError
 
     @torch.no_grad()
-    def classify(self, texts, choices, batch_size: int = 16, scoring: str = "loglik") -> list[dict]:
+    def classify(self, texts, choices, batch_size: int = 16, scoring: str = "loglik",
+                 languages: list | None = None) -> list[dict]:
         """Score every choice after each text (`scoring`: "loglik" or "constrained", see fusion.scoring).
         Per text: choices, scoring, probs, pred, label (+ loglik, loglik_mean, pred_norm for "loglik") and the
-        kind's extras (truncated; for FusedModel the fusion weights)."""
+        kind's extras (truncated; for FusedModel the fusion weights). `languages` (one code per text): read only by
+        a kind that centres its encoder states per language (optional capability `centering`)."""
         texts, choices = check_texts(texts), check_choices(choices)
+        if languages is not None and len(languages) != len(texts):
+            raise InputError(f"{len(texts)} texts but {len(languages)} languages")
         choice_ids = choice_token_ids(self.llm_tokenizer, choices, scoring)
         results = []
         for start in range(0, len(texts), batch_size):
-            batch = self.llm_inputs(texts[start:start + batch_size])
+            part = None if languages is None else list(languages[start:start + batch_size])
+            batch = self.llm_inputs(texts[start:start + batch_size], part)
             for summary, extra in zip(score(self.llm, batch.embeds, batch.mask, choice_ids, choices, scoring),
                                       batch.extras):
                 results.append({**summary, **extra})

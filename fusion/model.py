@@ -46,6 +46,7 @@ class FusedModel(LLMClassifier, nn.Module):
         self.config = config
         self.name = f"fused-{config.strategy}"      # from_pretrained: the checkpoint directory's name
         self.source: str | None = None               # from_pretrained: the checkpoint directory, as given
+        self.centering = None                        # use_centering: fusion.centering.LanguageCentering
         self.encoder, self.encoder_tokenizer = encoder, encoder_tokenizer
         self.llm, self.llm_tokenizer = llm, llm_tokenizer
         self.encoder_tokenizer.padding_side = "right"  # absolute-position encoders (BERT) need right padding
@@ -143,14 +144,28 @@ class FusedModel(LLMClassifier, nn.Module):
 
     # ------------------------------------------------------------------ the interface (fusion.interface)
 
+    def use_centering(self, centering) -> "FusedModel":
+        """Read each text's encoder states moved onto English's by its language's statistics (fusion.centering).
+        The model then uses unlabeled target-language text: its name gets "+centered", and describe() says so."""
+        self.centering = centering
+        if centering is not None and not self.name.endswith("+centered"):
+            self.name += "+centered"
+        return self
+
     def describe(self) -> dict:
         cfg = self.config
-        return dict(name=self.name, kind="fused", path=self.source, strategy=cfg.strategy, encoder=cfg.encoder,
-                    llm=cfg.llm, checkpoint_sha256=checkpoint.weights_sha256(self.source) if self.source else None)
+        out = dict(name=self.name, kind="fused", path=self.source, strategy=cfg.strategy, encoder=cfg.encoder,
+                   llm=cfg.llm, checkpoint_sha256=checkpoint.weights_sha256(self.source) if self.source else None)
+        if self.centering is not None:
+            out["centering"] = self.centering.describe()
+        return out
 
     def signature_parts(self) -> list[bytes]:
-        """The config and the bridge's weights (the backbones are identified by their fingerprints in the config)."""
+        """The config and the bridge's weights (the backbones are identified by their fingerprints in the config)
+        [+ the centering statistics]."""
         parts = [json.dumps(self.config.to_dict(), sort_keys=True, default=str).encode()]
+        if self.centering is not None:
+            parts.append(json.dumps(self.centering.describe(), sort_keys=True).encode())
         for name, tensor in sorted(self.bridge.state_dict().items()):
             parts += [name.encode(), tensor.detach().float().cpu().numpy().tobytes()]
         return parts
@@ -171,15 +186,21 @@ class FusedModel(LLMClassifier, nn.Module):
         return EncoderBatch(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device),
                             [n > limit for n in full_lengths])
 
-    def soft_prompt(self, texts: list[str]) -> SoftPrompt:
+    def soft_prompt(self, texts: list[str], languages: list | None = None) -> SoftPrompt:
+        """languages: one code per text (None entries allowed), read only when the model uses centering."""
         enc = self.encode(texts)
+        centering = None
+        if self.centering is not None and languages is not None:
+            if len(languages) != len(texts):
+                raise InputError(f"{len(texts)} texts but {len(languages)} languages")
+            centering = self.centering.affine(self.bridge.layers, languages, self.config.layer_norm, self.device)
         with torch.no_grad():
             hidden = self.encoder(input_ids=enc.input_ids, attention_mask=enc.attention_mask,
                                   output_hidden_states=True).hidden_states      # L+1 x [B, T, D]
         # the bridge computes in bfloat16 where the backbones do (autocast: its parameters, their gradients and the
         # optimizer state stay float32); a few % of a training step (bench/precision.py)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.llm_dtype == torch.bfloat16):
-            mapped, weights = self.bridge(hidden, enc.attention_mask)            # [B, T, D_llm], [B, T, L]
+            mapped, weights = self.bridge(hidden, enc.attention_mask, centering)  # [B, T, D_llm], [B, T, L]
         mapped = mapped.to(self.llm_dtype)
         boundary = self.bridge.boundary.to(self.llm_dtype)[None]                 # [1, D_llm]
         bos = self._bos_embedding()                                              # [0 or 1, D_llm]
@@ -250,10 +271,15 @@ class FusedModel(LLMClassifier, nn.Module):
 
     # ------------------------------------------------------------------ inference
 
-    def llm_inputs(self, texts: list[str]) -> LLMInput:
-        """The soft prompts, and per text its fusion weights (fusion.interface's shared classify adds them)."""
-        prompt = self.soft_prompt(texts)
-        return LLMInput(prompt.embeds, prompt.mask, [self._weights_view(prompt, i) for i in range(len(texts))])
+    def llm_inputs(self, texts: list[str], languages: list | None = None) -> LLMInput:
+        """The soft prompts, and per text its fusion weights (fusion.interface's shared classify adds them); with
+        centering, also whether the text's language had statistics ("centered")."""
+        prompt = self.soft_prompt(texts, languages)
+        extras = [self._weights_view(prompt, i) for i in range(len(texts))]
+        if self.centering is not None:
+            for extra, lang in zip(extras, languages or [None] * len(texts)):
+                extra["centered"] = self.centering.knows(lang)
+        return LLMInput(prompt.embeds, prompt.mask, extras)
 
     def _weights_view(self, prompt: SoftPrompt, i: int) -> dict:
         n = int(prompt.encoded.attention_mask[i].sum())

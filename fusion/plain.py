@@ -52,7 +52,7 @@ class PlainLLM(LLMClassifier):
     def input_limit(self) -> tuple[str, int]:
         return "the LLM", self.max_length
 
-    def llm_inputs(self, texts: list[str]) -> LLMInput:
+    def llm_inputs(self, texts: list[str], languages: list | None = None) -> LLMInput:
         """[BOS] + text tokens (truncated from the left, keeping the prompt's end) -> left-padded embeds, mask."""
         bos = [self.llm_tokenizer.bos_token_id] if self.llm_tokenizer.bos_token_id is not None else []
         truncated, rows = [], []

@@ -52,6 +52,7 @@ class EncoderProbe:
         self.weight, self.bias = weight, bias   # [K, D], [K] float32, None until fitted
         self.name = f"probe-{Path(config.encoder).name}"
         self.path = None                         # the probe directory it was loaded from
+        self.centering = None                    # use_centering: fusion.centering.LanguageCentering
 
     @classmethod
     def from_preset(cls, preset: str, device=None, dtype="auto", **overrides) -> "EncoderProbe":
@@ -138,13 +139,26 @@ class EncoderProbe:
             return dict(name=self.name, kind="probe", path=None, strategy=None, encoder=self.config.encoder,
                         llm=None, checkpoint_sha256=None)
         parts = self.path.name.split("-")
-        return dict(name="-".join(parts[:2] + parts[3:]), kind="probe", path=str(self.path), strategy=None,
-                    encoder=self.config.encoder, llm=None, checkpoint_sha256=file_sha256(self.path / PROBE_WEIGHTS))
+        out = dict(name="-".join(parts[:2] + parts[3:]), kind="probe", path=str(self.path), strategy=None,
+                   encoder=self.config.encoder, llm=None, checkpoint_sha256=file_sha256(self.path / PROBE_WEIGHTS))
+        if self.centering is not None:
+            out["name"] += "+centered"
+            out["centering"] = self.centering.describe()
+        return out
+
+    def use_centering(self, centering) -> "EncoderProbe":
+        """Move each text's last-layer states onto English's by its language's raw statistics before pooling
+        (fusion.centering): the probe then uses unlabeled target-language text, and its name says "+centered"."""
+        self.centering = centering
+        return self
 
     def signature_parts(self) -> list[bytes]:
-        return [json.dumps(asdict(self.config), sort_keys=True).encode(), self.precision.encode(),
-                self.weight.numpy().tobytes(), self.bias.numpy().tobytes(),
-                backbones.fingerprint(self.encoder, self.tokenizer).encode()]
+        parts = [json.dumps(asdict(self.config), sort_keys=True).encode(), self.precision.encode(),
+                 self.weight.numpy().tobytes(), self.bias.numpy().tobytes(),
+                 backbones.fingerprint(self.encoder, self.tokenizer).encode()]
+        if self.centering is not None:
+            parts.append(json.dumps(self.centering.describe(), sort_keys=True).encode())
+        return parts
 
     def prompt_lengths(self, prompts: list[str]) -> list[int]:
         return [len(ids) for ids in self.tokenizer(prompts, add_special_tokens=False)["input_ids"]]
@@ -155,8 +169,10 @@ class EncoderProbe:
     # ------------------------------------------------------------------ features
 
     @torch.no_grad()
-    def features(self, texts: list[str], batch_size: int = 32) -> tuple[torch.Tensor, list[bool]]:
-        """Mean-pooled, L2-normalised last encoder layer: [N, D] float32, and which texts were truncated."""
+    def features(self, texts: list[str], batch_size: int = 32, languages: list | None = None
+                 ) -> tuple[torch.Tensor, list[bool]]:
+        """Mean-pooled, L2-normalised last encoder layer: [N, D] float32, and which texts were truncated. With
+        centering and `languages`, each text's token states are first moved onto English's."""
         texts = [self.config.encoder_text_prefix + t for t in check_texts(texts)]
         limit = self.config.max_encoder_length
         out, truncated = [], []
@@ -165,8 +181,12 @@ class EncoderProbe:
             truncated += [len(ids) > limit for ids in self.tokenizer(part, verbose=False)["input_ids"]]
             enc = self.tokenizer(part, padding=True, truncation=True, max_length=limit, return_tensors="pt").to(self.device)
             last = self.encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+            last = last.float()                                                       # [B, T, D]
+            if self.centering is not None and languages is not None:
+                scale, offset = self.centering.affine([-1], languages[start:start + batch_size], False, self.device)
+                last = last * scale[0] + offset[0]                                    # [B, 1, 1], [B, 1, D]
             m = enc["attention_mask"][..., None].float()                              # [B, T, 1]
-            pooled = (last.float() * m).sum(1) / m.sum(1)                             # [B, D]
+            pooled = (last * m).sum(1) / m.sum(1)                                     # [B, D]
             out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu())
         return torch.cat(out), truncated
 
@@ -198,7 +218,8 @@ class EncoderProbe:
     # ------------------------------------------------------------------ inference
 
     @torch.no_grad()
-    def classify(self, texts, choices, batch_size: int = 32, scoring: str = "loglik") -> list[dict]:
+    def classify(self, texts, choices, batch_size: int = 32, scoring: str = "loglik",
+                 languages: list | None = None) -> list[dict]:
         """The classifier's probabilities over its labels, in the order of `choices` (which must be the labels
         it was trained on, any order, a leading space ignored). `scoring` is accepted for the common interface:
         a probe has one way of scoring."""
@@ -211,7 +232,7 @@ class EncoderProbe:
             raise InputError(f"this probe was trained on the labels {', '.join(known)}; it cannot score "
                              f"{', '.join(wanted)}")
         order = [known.index(c) for c in wanted]
-        x, truncated = self.features(texts, batch_size)
+        x, truncated = self.features(texts, batch_size, languages)
         probs = torch.softmax(x @ self.weight.T + self.bias, dim=-1)[:, order]       # [N, C]
         return [dict(choices=choices, scoring="probe", probs=p.tolist(), pred=int(p.argmax()),
                      label=choices[int(p.argmax())], truncated=cut) for p, cut in zip(probs, truncated)]

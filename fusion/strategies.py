@@ -184,16 +184,20 @@ class Bridge(nn.Module):
                   {"params": temperature, "lr": temperature_lr or lr}]
         return [g for g in groups if g["params"]]
 
-    def fuse(self, hidden_states, mask):
-        """hidden_states: the encoder's tuple of [B, T, D] (index 0 = embeddings); mask [B, T].
+    def fuse(self, hidden_states, mask, centering=None):
+        """hidden_states: the encoder's tuple of [B, T, D] (index 0 = embeddings); mask [B, T]; centering: None, or
+        (scale [L, B, 1, 1], offset [L, B, 1, D]) moving each text's states onto English's (fusion.centering).
         Returns fused [B, T, D] and fusion weights [B, T, L] (pads 0)."""
         states = torch.stack([hidden_states[i] for i in self.layers]).float()  # [L, B, T, D]
         if self.config.layer_norm:
             states = nn.functional.layer_norm(states, states.shape[-1:])
+        if centering is not None:
+            scale, offset = centering
+            states = states * scale + offset                                # [L, B, T, D]
         return self.fusion(states, mask.to(states.dtype))                   # [B, T, D], [B, T, L]
 
-    def forward(self, hidden_states, mask):
+    def forward(self, hidden_states, mask, centering=None):
         """Returns mapped [B, T, D_llm] (pads 0) and fusion weights [B, T, L]."""
-        fused, weights = self.fuse(hidden_states, mask)
+        fused, weights = self.fuse(hidden_states, mask, centering)
         mapped = self.mapping(fused) * mask[..., None].to(fused.dtype)      # [B, T, D_llm]
         return mapped, weights

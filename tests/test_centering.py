@@ -1,0 +1,104 @@
+"""fusion.centering: per-language statistics from unlabeled text, and the bridge reading states moved onto English's."""
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fusion import FusedModel
+from fusion.centering import REFERENCE, CenteringStats, LanguageCentering, compute_stats, main, read_texts
+from fusion.errors import CheckpointError, DataError
+
+TEXTS = {"eng_Latn": ["the cat sat on the mat", "a short English sentence", "news about the weather today"],
+         "sin_Sinh": ["ශ්‍රී ලංකා ක්‍රිකට් කණ්ඩායම", "තරගය ජයගත්තේය", "කාලගුණය ගැන පුවත්"]}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return FusedModel.from_preset("tiny", strategy="transformer-softmax", device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def stats(tiny):
+    return compute_stats(tiny.encoder, tiny.encoder_tokenizer, TEXTS, max_length=64, source="fixture")
+
+
+def normed_states(model, texts):
+    enc = model.encode(texts)
+    hidden = torch.stack(model.encoder(input_ids=enc.input_ids, attention_mask=enc.attention_mask,
+                                       output_hidden_states=True).hidden_states).float()   # [L + 1, B, T, D]
+    return F.layer_norm(hidden, hidden.shape[-1:]), enc.attention_mask.bool()
+
+
+def test_moved_states_have_the_english_mean(tiny, stats):
+    """On the very sentences the statistics came from, Sinhala states moved by the affine map average to English's
+    mean, layer by layer (the definition of the map)."""
+    layers = tiny.bridge.layers
+    states, keep = normed_states(tiny, TEXTS["sin_Sinh"])
+    scale, offset = LanguageCentering(stats).affine(layers, ["si"] * 3, normed=True)
+    moved = states[layers] * scale + offset                                             # [L', B, T, D]
+    assert torch.allclose(moved[:, keep].mean(1), stats.normed[REFERENCE][0][layers], atol=1e-4)
+    # with the spread matched too, the spread becomes English's
+    scale, offset = LanguageCentering(stats, scale=True).affine(layers, ["si"] * 3, normed=True)
+    moved = (states[layers] * scale + offset)[:, keep]                                 # [L', N, D]
+    spread = (moved - moved.mean(1, keepdim=True)).pow(2).mean((1, 2)).sqrt()
+    assert torch.allclose(spread, stats.normed[REFERENCE][1][layers], rtol=1e-3)
+
+
+def test_english_and_unknown_languages_are_left_alone(tiny, stats):
+    texts = ["the cat sat on the mat", "a text in no known language"]
+    plain = tiny.classify(texts, [" a", " b"])
+    centred = FusedModel(tiny.config, tiny.encoder, tiny.encoder_tokenizer, tiny.llm, tiny.llm_tokenizer)
+    centred.bridge.load_state_dict(tiny.bridge.state_dict())
+    centred.use_centering(LanguageCentering(stats))
+    out = centred.classify(texts, [" a", " b"], languages=["en", "xx_Unkn"])
+    for a, b in zip(plain, out):
+        assert a["probs"] == pytest.approx(b["probs"], abs=1e-6)
+    assert [o["centered"] for o in out] == [True, False]
+    sinhala = centred.classify([TEXTS["sin_Sinh"][0]], [" a", " b"], languages=["si"])[0]
+    assert sinhala["probs"] != pytest.approx(tiny.classify([TEXTS["sin_Sinh"][0]], [" a", " b"])[0]["probs"], abs=1e-6)
+    assert centred.name.endswith("+centered") and centred.describe()["centering"]["uses_unlabeled_target_text"]
+    with pytest.raises(Exception, match="2 texts but 1 languages"):
+        centred.classify(texts, [" a", " b"], languages=["en"])
+
+
+def test_statistics_round_trip_and_refuse_damage(tmp_path, stats):
+    stats.save(tmp_path / "c")
+    back = CenteringStats.load(tmp_path / "c")
+    assert back.languages() == ["eng_Latn", "sin_Sinh"] and back.sha256() == stats.sha256()
+    assert json.loads((tmp_path / "c" / "centering.json").read_text())["sentences"] == {"eng_Latn": 3, "sin_Sinh": 3}
+    (tmp_path / "d").mkdir()
+    with pytest.raises(CheckpointError, match="not a centering statistics directory"):
+        CenteringStats.load(tmp_path / "d")
+    (tmp_path / "c" / "centering.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match="damaged"):
+        CenteringStats.load(tmp_path / "c")
+
+
+def test_unlabeled_text_sources(tmp_path):
+    folder = tmp_path / "txt"
+    folder.mkdir()
+    (folder / "si.txt").write_text("පළමු වාක්‍යය\n\nදෙවන වාක්‍යය\n", encoding="utf-8")
+    assert read_texts(folder) == {"si": ["පළමු වාක්‍යය", "දෙවන වාක්‍යය"]}
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"lang": "sin_Sinh", "text": "x", "label": 3}) + "\n", encoding="utf-8")
+    assert read_texts(rows) == {"sin_Sinh": ["x"]}
+    parallel = tmp_path / "par.jsonl"
+    parallel.write_text(json.dumps({"id": 1, "en": "a", "si": "b"}) + "\n", encoding="utf-8")
+    assert read_texts(parallel, columns=["en", "si"]) == {"en": ["a"], "si": ["b"]}
+    with pytest.raises(DataError, match="no column 'ta'"):
+        read_texts(parallel, columns=["ta"])
+    with pytest.raises(DataError, match="neither a folder"):
+        read_texts(tmp_path / "missing")
+
+
+def test_the_command_needs_english(tmp_path, capsys):
+    folder = tmp_path / "txt"
+    folder.mkdir()
+    (folder / "si.txt").write_text("පළමු වාක්‍යය\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as e:
+        main([str(folder), str(tmp_path / "out"), "--preset", "tiny"])
+    assert e.value.code == 2 and "no English" in capsys.readouterr().err
+    (folder / "en.txt").write_text("an English sentence\n", encoding="utf-8")
+    main([str(folder), str(tmp_path / "out"), "--preset", "tiny"])
+    assert CenteringStats.load(tmp_path / "out").languages() == ["eng_Latn", "sin_Sinh"]
