@@ -430,8 +430,8 @@ def main(argv=None):
     p.add_argument("--results-dir", help="results files for the leaderboard (spaces.yaml: results)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--precision", choices=PRECISIONS, default=None,
-                   help="frozen backbones' precision (spaces.yaml: auto = bfloat16 on CUDA and on CPUs with "
-                        "AVX512-BF16/AMX, else float32)")
+                   help="frozen backbones' precision (spaces.yaml: auto = bfloat16 on CUDA GPUs of compute "
+                        "capability 8.0+ and on CPUs with AVX512-BF16/AMX, else float32)")
     p.add_argument("--config", default=None, help="settings file (default: spaces.yaml)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
