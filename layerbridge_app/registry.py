@@ -9,7 +9,6 @@ bridge is built on those same objects, and the no-encoder baseline (PlainLLM) re
 """
 import logging
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +31,6 @@ class Registry:
     plain: PlainLLM | None                    # the LLM alone, sharing the loaded LLM
     probes: dict = field(default_factory=dict)    # family -> EncoderProbe (no LLM), sharing the loaded encoder
     problems: list = field(default_factory=list)   # checkpoints that could not be loaded, with the reason
-    lock: threading.Lock = field(default_factory=threading.Lock)  # one model call at a time
 
     def families(self) -> list[str]:
         return [f for f in FAMILIES if any(k[0] == f for k in self.models)]
