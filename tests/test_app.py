@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 import app
 from eval.results import SCHEMA, write_json_atomic
 from tasks import get_task
 from fusion.errors import ConfigError, InputError
 from layerbridge_app import leaderboard_view, views
+from layerbridge_app.deploy import front_matter, pins
 from layerbridge_app.registry import find_checkpoints, load_registry
 from layerbridge_app.settings import APP_STRATEGIES, ROOT, load_settings
 from tests.support import STAND_IN, launch, save_untrained_checkpoints, stand_in_spaces
@@ -96,25 +96,9 @@ def check_prediction(out, family="news"):
 
 # ---------------------------------------------------------------- the Space config
 
-def front_matter(path: Path) -> dict:
-    text = path.read_text(encoding="utf-8")
-    m = re.match(r"^---\n(.*?)\n---\n", text, re.S)
-    assert m, "README.md must start with a YAML front matter block (Hugging Face Space config)"
-    return yaml.safe_load(m.group(1))
-
-
-def pins(path: Path) -> dict:
-    out = {}
-    for line in path.read_text().splitlines():
-        if "==" in line and not line.startswith("#"):
-            name, version = line.split("==")
-            out[name.strip().lower()] = version.strip()
-    return out
-
-
 def test_spaces_yaml_agrees_with_readme_and_requirements():
-    meta, settings = front_matter(ROOT / "README.md"), load_settings()
-    required = pins(ROOT / "requirements.txt")
+    meta, settings = front_matter((ROOT / "README.md").read_text(encoding="utf-8")), load_settings()
+    required = pins((ROOT / "requirements.txt").read_text())
     assert meta["sdk"] == settings.space["sdk"] == "gradio"
     assert str(meta["sdk_version"]) == str(settings.space["sdk_version"]) == required["gradio"]
     assert meta["app_file"] == settings.space["app_file"] and (ROOT / meta["app_file"]).is_file()
