@@ -5,9 +5,11 @@ encoder fused, layer by layer, into a frozen English LLM, and see which encoder 
     python app.py --preset tiny --checkpoints-dir /tmp/ckpts --port 7861
 
 Tabs: Predict (one checkpoint), Compare (every strategy, the LLM alone and the encoder alone),
-Leaderboard (results/ of `python -m eval run`), About. Models load once at start-up; model calls run one at a
-time behind a lock and a bounded queue. The task families, their input boxes, titles and examples come from the
-tasks themselves (tasks/): a new classification family needs no change here.
+Leaderboard (results/ of `python -m eval run`), About. Models load once at start-up (onto the GPU where there is
+one); the model calls of Predict and Compare share one queue group that runs one at a time, each user action one
+call (one @spaces.GPU call on a ZeroGPU Space). The leaderboard is computed once per change of the results files,
+outside that group. The task families, their input boxes, titles and examples come from the tasks themselves
+(tasks/): a new classification family needs no change here.
 """
 import argparse
 import functools
@@ -19,7 +21,9 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home
 
-import gradio as gr
+from layerbridge_app import zerogpu  # noqa: E402, I001  first: on ZeroGPU, `spaces` before torch and any model
+
+import gradio as gr  # noqa: E402
 
 from fusion.errors import InputError, LayerBridgeError
 from fusion.pocket import gemma_licence_path
@@ -27,6 +31,7 @@ from fusion.precision import PRECISIONS
 from layerbridge_app import leaderboard_view as leaderboard
 from layerbridge_app import views
 from layerbridge_app.registry import Registry, load_registry
+from layerbridge_app.results_cache import DirectoryCache
 from layerbridge_app.settings import Settings, load_settings
 from layerbridge_app.text import clean_text, detect_language
 from tasks import FAMILIES, Task, get_task
@@ -42,37 +47,36 @@ STRATEGY_LABELS = {"last": "last layer (LangBridge baseline)",
 FIELDS = list(dict.fromkeys(f for family in FAMILIES for f in get_task(family).text_fields))
 CSS = views.CSS + """
 .lb-title h1 {margin-bottom: 0; }
-footer {display: none !important; }
 .lb-card {margin: 4px 0; }
 .lb-card table {font-size: 13px; margin: 4px 0 8px; }
 .lb-card th {text-align: start; padding-right: 12px; font-weight: 600; }
 """
 DOWNLOADS = Path(tempfile.mkdtemp(prefix="layerbridge-app-"))  # leaderboard downloads and the licence copy
-
-
-def gpu(fn, duration: int | None = None):
-    """On a ZeroGPU Space (the `spaces` package is importable) run `fn` under @spaces.GPU for `duration` seconds
-    (default: spaces.yaml's zerogpu_duration); elsewhere `fn` unchanged."""
-    try:
-        import spaces
-    except ImportError:
-        return fn
-    return spaces.GPU(duration=duration or load_settings().zerogpu_duration)(fn)
-
+FOOTER_LINKS = ["api", "gradio", "settings"]   # Gradio's footer: "Use via API" (the named endpoints), its settings
+MODEL_QUEUE = "model"                          # the queue group of every event that runs a model: one at a time
 
 # The registry and settings are module-level so that the model call takes plain, picklable arguments (ZeroGPU runs
-# it in another process); build_demo sets them, and wraps classify_with with @gpu for the settings' duration.
+# it in another process); build_demo sets them, and wraps classify_with with @spaces.GPU (layerbridge_app.zerogpu).
 REGISTRY: Registry | None = None
 SETTINGS: Settings | None = None
 
 
-def classify_on_device(key, prompt: str, choices: list[str]) -> dict:
-    """key: (family, strategy) of a loaded bridge, or "plain" for the LLM reading the prompt without the encoder."""
-    with REGISTRY.lock:
-        return REGISTRY.model(key).classify([prompt], choices, scoring=SETTINGS.scoring)[0]
+def classify_models(keys: list, prompt: str, choices: list[str]) -> list[dict | None]:
+    """Every model of `keys` classifies the prompt, all in this one call (a user action makes one call: on ZeroGPU,
+    one @spaces.GPU call). keys: (family, strategy) of a loaded bridge, "plain" for the LLM reading the prompt
+    without the encoder, ("probe", family) for the encoder alone. None where that model is not loaded."""
+    models = [REGISTRY.model(key) for key in keys]
+    return [None if m is None else m.classify([prompt], choices, scoring=SETTINGS.scoring)[0] for m in models]
 
 
-classify_with = classify_on_device   # build_demo: gpu(classify_on_device, settings.zerogpu_duration)
+def gpu_seconds(keys: list, prompt: str, choices: list[str]) -> int:
+    """ZeroGPU's dynamic duration of classify_models(keys, prompt, choices), from the same arguments: a fixed part
+    per call and a part per model it runs (spaces.yaml: zerogpu_call_seconds, zerogpu_model_seconds)."""
+    return zerogpu.reserved_seconds(sum(REGISTRY.model(key) is not None for key in keys),
+                                    SETTINGS.zerogpu_call_seconds, SETTINGS.zerogpu_model_seconds)
+
+
+classify_with = classify_models   # build_demo: zerogpu.gpu(classify_models, gpu_seconds)
 
 
 def user_errors(fn):
@@ -143,7 +147,7 @@ def predict(family, strategy, *values):
         have = ", ".join(REGISTRY.strategies(family)) or "none"
         raise gr.Error(f"There is no trained {strategy!r} checkpoint for this task (available: {have}).")
     progress(0.2, desc="encoder → fusion → LLM")
-    result = classify_with((family, strategy), prompt, task.targets)
+    [result] = classify_with([(family, strategy)], prompt, task.targets)
     progress(0.9, desc="rendering")
     notes += truncation_note(result, (family, strategy))
     for n in notes:
@@ -168,14 +172,13 @@ def compare(family, *values):
     task, prompt, lang, notes = read_input(family, values, SETTINGS.max_input_chars)
     outputs, details = [], {"task": task.name, "prompt": prompt, "language": lang.code, "models": {}}
     keys = [(family, s) for s in SETTINGS.strategies] + ["plain", ("probe", family)]
-    for i, key in enumerate(keys):
+    progress(0.1, desc=f"{len(keys)} models")
+    for key, result in zip(keys, classify_with(keys, prompt, task.targets)):
         name = "plain LLM" if key == "plain" else "encoder alone" if key[0] == "probe" else key[1]
-        progress((i, len(keys)), desc=f"{name}")
-        if REGISTRY.model(key) is None:
+        if result is None:
             outputs += [None, views.empty("no trained checkpoint for this strategy" if key[0] != "probe" else
                                           "no encoder-alone baseline trained for this task")]
             continue
-        result = classify_with(key, prompt, task.targets)
         notes += [n for n in truncation_note(result, key) if n not in notes]
         if key == "plain":
             view = views.empty("The LLM reads the prompt text itself (no encoder, no bridge): no layer weights.") \
@@ -197,6 +200,18 @@ def compare(family, *values):
 
 # ---------------------------------------------------------------- leaderboard
 
+PLOT = gr.Plot(format="png", render=False)   # encodes a chart as the Leaderboard's plots send it
+
+
+def leaderboard_value(results_dir: Path, benchmark, seeds) -> dict:
+    """leaderboard.view, with its charts encoded once (they are sent as they are from then on)."""
+    v = leaderboard.view(results_dir, benchmark, seeds, DOWNLOADS)
+    return v | {"accuracy": PLOT.postprocess(v["accuracy"]), "gain": PLOT.postprocess(v["gain"])}
+
+
+LEADERBOARD = DirectoryCache(leaderboard_value)   # computed once per state of the results directory's files
+
+
 def leaderboard_outputs(v: dict) -> tuple:
     table = v["table"]
     return (table.astype(object).where(table.notna(), ""), v["accuracy"], v["gain"], v["cards"],
@@ -206,13 +221,12 @@ def leaderboard_outputs(v: dict) -> tuple:
 
 def leaderboard_view(benchmark, seeds):
     """The benchmark's table, accuracy chart, gain chart, model cards, CSV and JSON downloads and note."""
-    return leaderboard_outputs(leaderboard.view(SETTINGS.resolve(SETTINGS.results_dir), benchmark, seeds,
-                                                DOWNLOADS))
+    return leaderboard_outputs(LEADERBOARD.get(SETTINGS.resolve(SETTINGS.results_dir), benchmark, seeds))
 
 
 def leaderboard_refresh(benchmark, seeds):
-    """Re-reads the results directory: the benchmark choices, then the view."""
-    v = leaderboard.view(SETTINGS.resolve(SETTINGS.results_dir), benchmark, seeds, DOWNLOADS)
+    """The benchmark choices, then the view; computed again only where a results file has changed."""
+    v = LEADERBOARD.get(SETTINGS.resolve(SETTINGS.results_dir), benchmark, seeds)
     return gr.update(choices=v["tasks"], value=v["task"]), *leaderboard_outputs(v)
 
 
@@ -252,6 +266,15 @@ python -m eval run --model plain:pocket --task xnli --data-dir ../shared/benchda
 ```
 Each run writes `results/<model>/<task>.json`; the Leaderboard tab reads them all (press *Reload results*).
 """
+
+
+PREDICT_API = ("One text through one trained bridge. Inputs: task family (e.g. news, sentiment, nli, topic), "
+               "fusion strategy, then text, premise, hypothesis (a task reads the fields it names; leave the others "
+               "empty). Returns: the label probabilities, a Markdown note on the input (language, checkpoint, "
+               "truncation), the layer weights and the token-by-layer weights (HTML), and every number as JSON.")
+COMPARE_API = ("One text through every strategy's bridge, the LLM alone and the encoder alone, in one model call. "
+               "Inputs: task family, then text, premise, hypothesis. Returns, per model, its label probabilities "
+               "and a view (HTML), then a Markdown note on the input and every model's numbers as JSON.")
 
 
 def input_panel(families: list[str], default: str | None):
@@ -296,7 +319,7 @@ def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Block
     global REGISTRY, SETTINGS, classify_with
     REGISTRY, SETTINGS = registry, settings or load_settings()
     settings = SETTINGS
-    classify_with = gpu(classify_on_device, settings.zerogpu_duration)
+    classify_with = zerogpu.gpu(classify_models, gpu_seconds)
     families = registry.families()
     default = settings.default_family if settings.default_family in families else (families or [None])[0]
 
@@ -347,7 +370,8 @@ def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Block
                             queue=False)
                 task.change(strategy_update, task, strategy, api_visibility="private", queue=False)
                 run.click(user_errors(predict), [task, strategy, *boxes],
-                          [label, info, bars, heat, details], api_name="predict")
+                          [label, info, bars, heat, details], api_name="predict", concurrency_id=MODEL_QUEUE,
+                          concurrency_limit=1, api_description=PREDICT_API)
 
             with gr.Tab("Compare"):
                 with gr.Row():
@@ -375,7 +399,8 @@ def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Block
                 c_task.change(on_task, c_task, [*c_columns, *c_groups], api_visibility="private",
                               queue=False)
                 c_run.click(user_errors(compare), [c_task, *c_boxes],
-                            [*c_out, c_info, c_details], api_name="compare")
+                            [*c_out, c_info, c_details], api_name="compare", concurrency_id=MODEL_QUEUE,
+                            concurrency_limit=1, api_description=COMPARE_API)
 
             with gr.Tab("Leaderboard"):
                 with gr.Row():
@@ -394,10 +419,12 @@ def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Block
                     lb_json = gr.DownloadButton("Download JSON", visible=False)
                 lb_view = [lb_table, lb_plot, lb_gain, lb_cards, lb_csv, lb_json, lb_note]
                 view_fn, refresh_fn = user_errors(leaderboard_view), user_errors(leaderboard_refresh)
-                lb_reload.click(refresh_fn, [lb_task, lb_seeds], [lb_task, *lb_view], api_name="leaderboard_refresh")
-                demo.load(refresh_fn, [lb_task, lb_seeds], [lb_task, *lb_view], api_visibility="private")
+                lb_reload.click(refresh_fn, [lb_task, lb_seeds], [lb_task, *lb_view], api_name="leaderboard_refresh",
+                                concurrency_id="leaderboard")
+                demo.load(refresh_fn, [lb_task, lb_seeds], [lb_task, *lb_view], api_visibility="private",
+                          concurrency_id="leaderboard")
                 gr.on([lb_task.input, lb_seeds.input], view_fn, [lb_task, lb_seeds], lb_view,
-                      api_name="leaderboard")
+                      api_name="leaderboard", concurrency_id="leaderboard")
 
             with gr.Tab("About"):
                 gr.Markdown(about_markdown(settings, registry))
@@ -412,7 +439,7 @@ def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Block
 
 def serve(demo: gr.Blocks, host: str, port: int | None, **kwargs):
     return demo.launch(server_name=host, server_port=port, css=CSS, theme=gr.themes.Soft(),
-                       show_error=False, **kwargs)
+                       show_error=False, footer_links=FOOTER_LINKS, **kwargs)
 
 
 def default_host() -> str:
@@ -430,8 +457,8 @@ def main(argv=None):
     p.add_argument("--results-dir", help="results files for the leaderboard (spaces.yaml: results)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--precision", choices=PRECISIONS, default=None,
-                   help="frozen backbones' precision (spaces.yaml: auto = bfloat16 on CUDA and on CPUs with "
-                        "AVX512-BF16/AMX, else float32)")
+                   help="frozen backbones' precision (spaces.yaml: auto = bfloat16 on CUDA GPUs of compute "
+                        "capability 8.0+ and on CPUs with AVX512-BF16/AMX, else float32)")
     p.add_argument("--config", default=None, help="settings file (default: spaces.yaml)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -3,6 +3,10 @@
 - the app (`app.py --preset <preset>`, every <preset>-<family>-<strategy> bridge of the checkpoints dir loaded on
   shared backbones): time from process start until its HTTP port answers (warm caches: one untimed start first,
   then the median of --starts), and its peak RSS (VmHWM) after one "compare" call (3 bridges + the LLM alone);
+- a Leaderboard tab load (the page load's /leaderboard_refresh over the results directory), twice after that call:
+  the first computes the view (what every load cost before the view was cached), the second reads the cache. Each:
+  wall time, and CPU time of the app's process tree (the work a load takes from the model calls' CPU); the peak
+  RSS with the leaderboard loaded is printed apart (the bar is on the peak after the compare call);
 - one evaluation run: `python -m eval run --model <fused> --task xnli --limit 50 ...`: its peak RSS.
 
 Peak RSS = max(VmHWM of the process tree while it runs, ru_maxrss from wait4). Bars: peak RSS <= 1.6 GB (both) in bfloat16, the default
@@ -58,6 +62,29 @@ def tree(pid: int) -> list[int]:
         out.append(p)
         todo += children.get(p, [])
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process tree (/proc/<pid>/stat utime, stime)."""
+    total = 0
+    for p in tree(pid):
+        try:
+            total += sum(int(x) for x in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[11:13])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def leaderboard_loads(port: int, pid: int, n: int = 2) -> list[tuple[float, float]]:
+    """(wall s, app CPU s) of n Leaderboard tab loads in a row: the first computes the view, the rest read the cache."""
+    from gradio_client import Client
+    client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    loads = []
+    for _ in range(n):
+        cpu, t = cpu_seconds(pid), time.perf_counter()
+        client.predict(None, "checkpoints", api_name="/leaderboard_refresh")
+        loads.append((time.perf_counter() - t, cpu_seconds(pid) - cpu))
+    return loads
 
 
 def hwm_bytes(pid: int) -> int:
@@ -178,8 +205,16 @@ def start_app(preset: str, ckpts: Path, results: Path, compare: bool, timeout: f
         except Exception as e:  # the app's API is another module's: report, do not fail the measurement
             called = f"compare call failed: {type(e).__name__}: {str(e)[:200]}"
         child.poll_peak()
+    peak, loads = child.peak, None
+    if compare:
+        try:
+            loads = leaderboard_loads(port, child.proc.pid)
+        except Exception as e:  # report, do not fail the memory and start-up measurements
+            loads = f"leaderboard load failed: {type(e).__name__}: {str(e)[:200]}"
+        child.poll_peak()
     child.wait(stop=True)
-    return dict(ready=ready, rss_at_ready=at_ready, peak=child.peak, compare=called)
+    return dict(ready=ready, rss_at_ready=at_ready, peak=peak, compare=called, leaderboard=loads,
+                peak_with_leaderboard=child.peak)
 
 
 def eval_run(model: str, strategy: str | None, languages: list[str], limit: int, tmp: Path, precision: str,
@@ -289,12 +324,22 @@ def main():
     app_peak = max(s["peak"] for s in starts)
     call = starts[0]["compare"]
     call = call if isinstance(call, str) else f"one compare call: {call:.1f} s"
+    loads = starts[0]["leaderboard"]
+    if isinstance(loads, str):
+        lb_rows = [["(info) Leaderboard tab load", loads, ""]]
+    else:
+        lb_rows = [[f"(info) Leaderboard tab load, {what}", f"{wall:.2f} s wall", f"{cpu:.2f} s app CPU"]
+                   for what, (wall, cpu) in zip(("first: computes the view (every load, before the cache)",
+                                                 "again: read from the cache"), loads)]
+        lb_rows.append(["(info) app peak RSS with the leaderboard loaded",
+                        f"{starts[0]['peak_with_leaderboard'] / GB:.2f} GB", f"results: {results}"])
     print()
     print(table([
         ["app: start to HTTP ready (median, warm caches)", f"{ready:.1f} s",
          f"starts: {[round(s['ready'], 1) for s in starts]}"],
         ["app: RSS at ready (max over starts)", f"{max(s['rss_at_ready'] for s in starts) / GB:.2f} GB", ""],
         ["app: peak RSS (max over starts)", f"{app_peak / GB:.2f} GB", call],
+        *lb_rows,
         ["eval run: peak RSS", f"{ev['peak'] / GB:.2f} GB", f"`{ev['cmd']}` ({ev['seconds']:.0f} s)"],
         ["(info) eval run, --scoring constrained: peak RSS", f"{ev_constrained['peak'] / GB:.2f} GB",
          f"({ev_constrained['seconds']:.0f} s)"],

@@ -8,7 +8,6 @@ import ctypes
 import hashlib
 import os
 import platform
-import socket
 from pathlib import Path
 
 import torch
@@ -169,13 +168,18 @@ def release_freed_memory():
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+    """Whether the Hugging Face Hub answers, asked through huggingface_hub's own HTTP session, so that its offline
+    mode (HF_HUB_OFFLINE), its endpoint (HF_ENDPOINT, with any scheme and port) and the environment's proxies
+    (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) apply exactly as they do to its downloads. Any HTTP answer counts."""
+    import httpx2
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+    if constants.is_offline_mode():
         return False
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
     try:
-        socket.create_connection((endpoint, 443), timeout=timeout).close()
+        get_session().head(constants.ENDPOINT, timeout=timeout)
         return True
-    except OSError:
+    except (httpx2.HTTPError, OSError):   # offline mode, name resolution, refused, timed out, proxy errors
         return False
 
 

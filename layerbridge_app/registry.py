@@ -9,7 +9,6 @@ bridge is built on those same objects, and the no-encoder baseline (PlainLLM) re
 """
 import logging
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +31,6 @@ class Registry:
     plain: PlainLLM | None                    # the LLM alone, sharing the loaded LLM
     probes: dict = field(default_factory=dict)    # family -> EncoderProbe (no LLM), sharing the loaded encoder
     problems: list = field(default_factory=list)   # checkpoints that could not be loaded, with the reason
-    lock: threading.Lock = field(default_factory=threading.Lock)  # one model call at a time
 
     def families(self) -> list[str]:
         return [f for f in FAMILIES if any(k[0] == f for k in self.models)]
@@ -99,14 +97,17 @@ def load_registry(checkpoints_dir, preset: str, families=tuple(FAMILIES), strate
     return Registry(models, {k: paths[k] for k in models}, plain, probes=probes, problems=problems)
 
 
+def find_probes(checkpoints_dir, preset: str) -> dict:
+    """family -> <checkpoints_dir>/probe-<preset>-<family>, for every family whose encoder-alone probe is there."""
+    paths = {family: probe_dir(checkpoints_dir, preset, family) for family in FAMILIES}
+    return {family: path for family, path in paths.items() if (path / PROBE_CONFIG).is_file()}
+
+
 def load_probes(checkpoints_dir, preset: str, bridge: FusedModel, problems: list) -> dict:
     """family -> the encoder-alone probe in <checkpoints_dir>/probe-<preset>-<family>, on the bridges' loaded
     encoder (a probe trained on another encoder is skipped and reported)."""
     probes = {}
-    for family in FAMILIES:
-        path = probe_dir(checkpoints_dir, preset, family)
-        if not (path / PROBE_CONFIG).is_file():
-            continue
+    for family, path in find_probes(checkpoints_dir, preset).items():
         try:
             probes[family] = EncoderProbe.load_on(path, bridge.encoder, bridge.encoder_tokenizer, bridge.config.encoder)
         except LayerBridgeError as e:

@@ -28,9 +28,10 @@ class Settings:
     default_strategy: str = "last"
     results_dir: str = "results"
     max_input_chars: int = 5000
-    concurrency_limit: int = 2              # events run at once (model calls are serialised by a lock anyway)
+    concurrency_limit: int = 2              # leaderboard events run at once (model calls: one at a time, app.py)
     max_queue_size: int = 64                # further requests are refused with "queue full"
-    zerogpu_duration: int = 60              # seconds per @spaces.GPU call on a ZeroGPU Space
+    zerogpu_call_seconds: int = 10          # ZeroGPU: GPU seconds one @spaces.GPU call reserves, plus
+    zerogpu_model_seconds: int = 2          # these per model it runs (Predict 1, Compare up to 6)
     scoring: str = "loglik"                 # classify's scoring: loglik or constrained (fusion.scoring)
     precision: str = "auto"                 # frozen backbones: auto | float32 | bfloat16 (fusion.precision)
     space: dict = field(default_factory=dict)      # mirrors README.md's front matter (checked by a test)
@@ -68,4 +69,7 @@ def load_settings(path=SETTINGS_FILE, **overrides) -> Settings:
         raise ConfigError(f"{path}: precision must be one of {', '.join(PRECISIONS)}, got {s.precision!r}")
     if not isinstance(s.max_input_chars, int) or s.max_input_chars < 10:
         raise ConfigError(f"{path}: max_input_chars must be an integer >= 10")
+    for name in ("zerogpu_call_seconds", "zerogpu_model_seconds"):
+        if not isinstance(getattr(s, name), int) or isinstance(getattr(s, name), bool) or getattr(s, name) < 1:
+            raise ConfigError(f"{path}: {name} must be a whole number of seconds >= 1, got {getattr(s, name)!r}")
     return s

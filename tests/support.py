@@ -1,5 +1,7 @@
-"""Test support: untrained checkpoints in the app's naming, a free port, the app launched in-process,
-`accelerate launch` of two processes that never outlives its test, and which pages of a tensor are mapped."""
+"""Test support: untrained checkpoints in the app's naming, a stand-in `spaces`, a free port, the app launched
+in-process, `accelerate launch` of two processes that never outlives its test, and which pages of a tensor are
+mapped."""
+import importlib.util
 import os
 import signal
 import socket
@@ -13,7 +15,15 @@ from fusion import FusedModel
 from layerbridge_app.settings import APP_STRATEGIES
 from tasks import FAMILIES
 
+STAND_IN = Path(__file__).resolve().parent / "stand_in"   # holds a stand-in `spaces` package (ZeroGPU); not shipped
 
+
+def stand_in_spaces():
+    """A fresh stand-in `spaces` module (tests/stand_in/spaces: records @spaces.GPU calls), not in sys.modules."""
+    spec = importlib.util.spec_from_file_location("spaces", STAND_IN / "spaces" / "__init__.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def save_untrained_checkpoints(root, preset: str = "tiny", families=tuple(FAMILIES), strategies=APP_STRATEGIES,

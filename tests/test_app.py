@@ -1,27 +1,32 @@
 """The Gradio app: launched in-process on tiny untrained bridges and called through gradio_client, like a user's
-browser or script would; bad input, 16 clients at once, memory over many requests; settings vs the Space config."""
+browser or script would; bad input, 16 clients at once, memory over many requests; settings vs the Space config;
+ZeroGPU (a stand-in `spaces` package): import order, one GPU call per user action and its reserved seconds; the
+leaderboard computed once per change of the results files, outside the model queue."""
 import gc
 import json
+import os
 import re
+import shutil
+import subprocess
 import sys
+import threading
 import time
-import types
 from concurrent.futures import ThreadPoolExecutor
 from html import escape
 from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 import app
 from eval.results import SCHEMA, write_json_atomic
 from tasks import get_task
 from fusion.errors import ConfigError, InputError
 from layerbridge_app import leaderboard_view, views
+from layerbridge_app.deploy import front_matter, pins
 from layerbridge_app.registry import find_checkpoints, load_registry
 from layerbridge_app.settings import APP_STRATEGIES, ROOT, load_settings
-from tests.support import launch, save_untrained_checkpoints
+from tests.support import STAND_IN, launch, save_untrained_checkpoints, stand_in_spaces
 from layerbridge_app.text import clean_text, detect_language
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -91,25 +96,9 @@ def check_prediction(out, family="news"):
 
 # ---------------------------------------------------------------- the Space config
 
-def front_matter(path: Path) -> dict:
-    text = path.read_text(encoding="utf-8")
-    m = re.match(r"^---\n(.*?)\n---\n", text, re.S)
-    assert m, "README.md must start with a YAML front matter block (Hugging Face Space config)"
-    return yaml.safe_load(m.group(1))
-
-
-def pins(path: Path) -> dict:
-    out = {}
-    for line in path.read_text().splitlines():
-        if "==" in line and not line.startswith("#"):
-            name, version = line.split("==")
-            out[name.strip().lower()] = version.strip()
-    return out
-
-
 def test_spaces_yaml_agrees_with_readme_and_requirements():
-    meta, settings = front_matter(ROOT / "README.md"), load_settings()
-    required = pins(ROOT / "requirements.txt")
+    meta, settings = front_matter((ROOT / "README.md").read_text(encoding="utf-8")), load_settings()
+    required = pins((ROOT / "requirements.txt").read_text())
     assert meta["sdk"] == settings.space["sdk"] == "gradio"
     assert str(meta["sdk_version"]) == str(settings.space["sdk_version"]) == required["gradio"]
     assert meta["app_file"] == settings.space["app_file"] and (ROOT / meta["app_file"]).is_file()
@@ -149,7 +138,7 @@ def test_scoring_setting_is_checked_and_reaches_classify(registry, tmp_path):
         for scoring in ("constrained", "loglik"):
             app.build_demo(registry, load_settings(preset="tiny", scoring=scoring, results_dir=str(tmp_path)))
             family, strategy = registry.families()[0], "transformer-softmax"
-            out = app.classify_with((family, strategy), "hello", get_task(family).targets)
+            [out] = app.classify_with([(family, strategy)], "hello", get_task(family).targets)
             assert out["scoring"] == scoring and ("loglik" in out) == (scoring == "loglik")
     finally:
         app.REGISTRY, app.SETTINGS = previous
@@ -162,26 +151,67 @@ def test_host_is_local_unless_on_a_space(monkeypatch):
     assert app.default_host() == "0.0.0.0"
 
 
-def test_gpu_decorator_is_a_no_op_without_spaces_and_uses_spaces_gpu_with_it(monkeypatch):
-    monkeypatch.setitem(sys.modules, "spaces", None)  # import spaces -> ImportError
-    f = lambda: 1  # noqa: E731
-    assert app.gpu(f) is f
-    calls = []
-    fake = types.SimpleNamespace(GPU=lambda duration: (calls.append(duration), lambda fn: ("wrapped", fn))[1])
-    monkeypatch.setitem(sys.modules, "spaces", fake)
-    assert app.gpu(f) == ("wrapped", f) and calls == [load_settings().zerogpu_duration]
+def test_gpu_wrapper_is_a_no_op_without_spaces_and_spaces_gpu_with_it(monkeypatch, tmp_path):
+    f = lambda x: x + 1  # noqa: E731
+    monkeypatch.setattr(app.zerogpu, "spaces", None)          # the package is not installed
+    assert app.zerogpu.gpu(f, 5) is f
+    spaces = stand_in_spaces()
+    monkeypatch.setattr(app.zerogpu, "spaces", spaces)
+    wrapped = app.zerogpu.gpu(f, lambda x: 10 * x)            # a dynamic duration: from the call's own arguments
+    assert wrapped is not f and wrapped(3) == 4 and spaces.CALLS == [("<lambda>", 30)]
+    with pytest.raises(ConfigError, match="zerogpu_model_seconds must be a whole number"):
+        load_settings(zerogpu_model_seconds=0)
+    (tmp_path / "s.yaml").write_text("zerogpu_duration: 60\n")   # the flat 60 s per call of before is gone
+    with pytest.raises(ConfigError, match="unknown settings"):
+        load_settings(tmp_path / "s.yaml")
 
 
-def test_config_file_sets_the_zerogpu_duration(registry, tmp_path, monkeypatch):
-    """--config's zerogpu_duration reaches @spaces.GPU: build_demo wraps the model call, not the import."""
-    calls = []
-    fake = types.SimpleNamespace(GPU=lambda duration: (calls.append(duration), lambda fn: fn)[1])
-    monkeypatch.setitem(sys.modules, "spaces", fake)
-    (tmp_path / "s.yaml").write_text("zerogpu_duration: 7\npreset: tiny\n")
+def test_spaces_is_imported_before_torch_gradio_and_any_model():
+    """On ZeroGPU `import spaces` must come before anything touches CUDA: app.py imports it (layerbridge_app.zerogpu)
+    before gradio (which imports it too), torch, transformers and the model code. A fresh process imports app.py
+    with the stand-in package on its path; the stand-in noted what was loaded when it was imported."""
+    code = ("import json, app, spaces; print(json.dumps({'before': sorted(spaces.LOADED_BEFORE), "
+            "'used': app.zerogpu.spaces is spaces}))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180,
+                          env={**os.environ, "PYTHONPATH": str(STAND_IN)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["used"] is True
+    loaded = {m.split(".")[0] for m in out["before"]}
+    assert not loaded & {"torch", "gradio", "transformers", "fusion", "tasks", "eval", "numpy"}, loaded
+    assert {m for m in out["before"] if m.startswith("layerbridge_app")} <= {"layerbridge_app",
+                                                                            "layerbridge_app.zerogpu"}
+
+
+@pytest.fixture
+def zerogpu_server(registry, results, checkpoints, tmp_path, monkeypatch):
+    """The app as on a ZeroGPU Space: the stand-in `spaces`, and a settings file with its own GPU seconds."""
+    spaces = stand_in_spaces()
+    monkeypatch.setattr(app.zerogpu, "spaces", spaces)
     for name in ("REGISTRY", "SETTINGS", "classify_with"):  # build_demo sets them; the test server needs its own
         monkeypatch.setattr(app, name, getattr(app, name))
-    app.build_demo(registry, load_settings(tmp_path / "s.yaml", results_dir=str(tmp_path)))
-    assert calls == [7]
+    (tmp_path / "s.yaml").write_text("preset: tiny\nzerogpu_call_seconds: 7\nzerogpu_model_seconds: 3\n")
+    settings = load_settings(tmp_path / "s.yaml", checkpoints_dir=str(checkpoints), results_dir=str(results))
+    demo = app.build_demo(registry, settings)
+    yield launch(demo), spaces
+    demo.close()
+
+
+def test_zerogpu_one_gpu_call_per_user_action_reserving_the_computed_seconds(zerogpu_server):
+    """Through gradio_client: one Predict and one Compare each make exactly one @spaces.GPU call, which reserves
+    zerogpu_call_seconds + zerogpu_model_seconds per model run (7 + 3 n here, from --config), with arguments and
+    results that survive pickling (ZeroGPU's worker process)."""
+    url, spaces = zerogpu_server
+    client = gradio_client.Client(url, verbose=False)
+    check_prediction(predict(client, SINHALA))
+    assert spaces.CALLS == [("classify_models", 7 + 3 * 1)]
+    spaces.CALLS.clear()
+    out = client.predict("news", SINHALA, "", "", api_name="/compare")   # 4 bridges, the LLM alone, the encoder alone
+    assert len(out[-1]["models"]) == 6 and spaces.CALLS == [("classify_models", 7 + 3 * 6)]
+    spaces.CALLS.clear()
+    out = client.predict("nli", "", "A man sleeps.", "Nobody sleeps.", api_name="/compare")   # no NLI probe here
+    assert len(out[-1]["models"]) == 5 and spaces.CALLS == [("classify_models", 7 + 3 * 5)]
+    assert (load_settings().zerogpu_call_seconds, load_settings().zerogpu_model_seconds) == (10, 2)  # spaces.yaml
 
 
 def test_errors_become_messages_without_internals():
@@ -499,3 +529,84 @@ def test_pocket_app_reads_sinhala(tmp_path):
     assert details["layers"] == list(range(1, 13))          # multilingual-e5-small has 12 layers
     sinhala_pieces = [t for t in details["tokens"] if any(0x0D80 <= ord(ch) <= 0x0DFF for ch in t)]
     assert len(sinhala_pieces) >= 5 and details["tokens"][0] == "<s>"
+
+
+# ---------------------------------------------------------------- the leaderboard's cache, the footer, the API page
+
+def test_directory_cache_computes_once_per_state_of_the_files(tmp_path):
+    from layerbridge_app.results_cache import DirectoryCache
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.json").write_text("1")
+    cache = DirectoryCache(lambda d, k: sorted(p.name for p in d.rglob("*.json")) + [k])
+    assert cache.get(tmp_path, "k") == ["x.json", "k"] and cache.get(tmp_path, "k") == ["x.json", "k"]
+    assert cache.computed == 1
+    assert cache.get(tmp_path, "other") == ["x.json", "other"] and cache.computed == 2    # another view: its own
+    (tmp_path / "a" / "y.json").write_text("2")                                         # a new file in a subfolder
+    assert cache.get(tmp_path, "k") == ["x.json", "y.json", "k"] and cache.computed == 3
+    st = (tmp_path / "a" / "x.json").stat()
+    os.utime(tmp_path / "a" / "x.json", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))      # rewritten in place
+    cache.get(tmp_path, "k")
+    (tmp_path / "a" / "y.json").unlink()
+    assert cache.get(tmp_path, "k") == ["x.json", "k"] and cache.computed == 5
+    assert cache.get(tmp_path, "k") == ["x.json", "k"] and cache.computed == 5
+    assert cache.get(tmp_path / "missing", "k") == ["k"] and cache.computed == 6
+
+
+def test_leaderboard_loads_compute_once_per_change_of_the_results_and_skip_the_model_queue(
+        registry, results, tmp_path, monkeypatch):
+    """Page loads (the Leaderboard's refresh) read the results once while they are unchanged (the calls of
+    leaderboard_view.view are counted), again when a file changes, and are answered while a model call is
+    running: they are not in the model queue."""
+    shutil.copytree(results, tmp_path / "results")
+    computed = []
+    real_view = leaderboard_view.view
+    monkeypatch.setattr(leaderboard_view, "view", lambda *a: (computed.append(a[1:3]), real_view(*a))[1])
+    for name in ("REGISTRY", "SETTINGS", "classify_with"):
+        monkeypatch.setattr(app, name, getattr(app, name))
+    demo = app.build_demo(registry, load_settings(preset="tiny", results_dir=str(tmp_path / "results")))
+    url = launch(demo)
+    try:
+        client = gradio_client.Client(url, verbose=False)
+        first = client.predict(None, "checkpoints", api_name="/leaderboard_refresh")
+        for _ in range(3):
+            again = client.predict(None, "checkpoints", api_name="/leaderboard_refresh")
+            assert again[1] == first[1] and again[7] == first[7]            # the same table and note
+        assert computed == [(None, "checkpoints")]
+        for _ in range(2):
+            client.predict("xnli", "checkpoints", api_name="/leaderboard")
+        assert computed == [(None, "checkpoints"), ("xnli", "checkpoints")]
+        f = tmp_path / "results" / "plain-tiny" / "xnli.json"                  # a results file is rewritten
+        st = f.stat()
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        client.predict("xnli", "checkpoints", api_name="/leaderboard")
+        assert len(computed) == 3
+
+        started, release = threading.Event(), threading.Event()
+
+        def slow_model_call(keys, prompt, choices):
+            started.set()
+            release.wait(60)
+            return [None] * len(keys)
+        monkeypatch.setattr(app, "classify_with", slow_model_call)
+        job = client.submit("news", SINHALA, "", "", api_name="/compare")
+        assert started.wait(30)
+        t0 = time.time()
+        table = client.predict("xnli", "checkpoints", api_name="/leaderboard")[0]   # while the model call runs
+        assert "average" in table["headers"] and time.time() - t0 < 20 and not release.is_set()
+        release.set()
+        assert "no trained checkpoint" in job.result(timeout=60)[1]
+    finally:
+        release.set()
+        demo.close()
+
+
+def test_footer_links_and_endpoint_descriptions(server, client):
+    """Gradio's footer is back ("Use via API" lists the named endpoints; its settings panel) and the endpoints
+    describe their inputs and outputs."""
+    import httpx
+    assert "footer" not in app.CSS
+    config = httpx.get(server + "config", timeout=30).json()
+    assert config["footer_links"] == ["api", "gradio", "settings"]
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert "one trained bridge" in api["/predict"]["description"]
+    assert "in one model call" in api["/compare"]["description"]

@@ -123,3 +123,13 @@ def test_leaderboard_switches_benchmark_and_shows_chart_and_intervals(page, shot
     assert chart.bounding_box()["width"] > 300
     assert page.locator("#lb-gain-chart img").count() == 1
     page.screenshot(path=str(shots / "leaderboard-xnli.png"), full_page=True)
+
+
+def test_footer_offers_the_api_page_and_settings(page):
+    """Gradio's footer is shown (launch(footer_links=...)): "Use via API" opens the page of the named endpoints."""
+    footer = page.locator("footer")
+    footer.wait_for(timeout=30_000)
+    assert footer.get_by_text("Settings").first.is_visible()
+    footer.get_by_text("Use via API").first.click()
+    page.get_by_text("/compare").first.wait_for(timeout=30_000)
+    assert page.get_by_text("/predict").first.is_visible()

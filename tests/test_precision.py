@@ -14,13 +14,40 @@ TEXTS = ["a short one", "a somewhat longer text with more bytes in it", "ශ්�
 CHOICES = [" yes", " no", " maybe later"]
 
 
-@pytest.mark.parametrize("native, device, expected", [
-    (True, "cpu", torch.bfloat16), (False, "cpu", torch.float32),
-    (False, "cuda", torch.bfloat16), (True, "cuda", torch.bfloat16)])
-def test_auto_resolves_by_hardware(monkeypatch, native, device, expected):
-    monkeypatch.setattr(fusion.precision, "cpu_has_native_bf16", lambda: native)
+@pytest.mark.parametrize("cpu_native, cuda_native, device, expected", [
+    (True, False, "cpu", torch.bfloat16), (False, True, "cpu", torch.float32),
+    (False, True, "cuda", torch.bfloat16), (True, False, "cuda", torch.float32),    # e.g. a T4 on an AMX host
+    (False, False, "cuda:0", torch.float32), (True, True, "cuda:0", torch.bfloat16)])
+def test_auto_resolves_by_hardware(monkeypatch, cpu_native, cuda_native, device, expected):
+    monkeypatch.setattr(fusion.precision, "cpu_has_native_bf16", lambda: cpu_native)
+    monkeypatch.setattr(fusion.precision, "cuda_has_native_bf16", lambda: cuda_native)
     assert resolve_dtype("auto", device) == expected
     assert resolve_dtype(None, device) == expected
+
+
+def test_auto_on_cuda_asks_torch_without_emulation(monkeypatch):
+    """torch.cuda.is_bf16_supported() counts emulation by default, and then says yes on a T4 (compute capability
+    7.5), which computes bfloat16 slower than float32: auto asks without it, and a device that cannot be queried
+    (ZeroGPU's main process before a GPU is attached) gets float32."""
+    import torch.cuda
+    asked = []
+
+    def gpu(capability: float):
+        def is_bf16_supported(including_emulation=True):
+            asked.append(including_emulation)
+            return capability >= 8.0 or including_emulation   # what torch answers: emulation works on any GPU
+        return is_bf16_supported
+
+    for capability, expected in ((7.5, torch.float32), (8.0, torch.bfloat16), (9.0, torch.bfloat16)):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", gpu(capability))
+        assert resolve_dtype("auto", "cuda") == expected, capability
+    assert asked == [False, False, False]
+
+    def unqueryable(including_emulation=True):
+        raise RuntimeError("No CUDA GPUs are available")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", unqueryable)
+    assert resolve_dtype("auto", "cuda") == torch.float32
+    assert resolve_dtype("bfloat16", "cuda") == torch.bfloat16     # an explicit choice is kept
 
 
 def test_auto_uses_torchs_cpu_checks(monkeypatch):
