@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--name", help="model name in the results (default: checkpoint dir name or preset)")
     run.add_argument("--strategy", choices=STRATEGIES, help="fusion strategy of a preset's untrained bridge")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--centering", metavar="DIR", help="per-language centering statistics (python -m "
+                     "fusion.centering): each example's encoder states are moved onto English's by its language's "
+                     "mean; uses unlabeled target-language text, and the results say so")
+    run.add_argument("--centering-scale", action="store_true", help="with --centering: match the spread too")
     lb = sub.add_parser("leaderboard", help="build the leaderboard (CSV + Markdown) from a results directory")
     lb.add_argument("--results", required=True, help="directory with results JSON files (searched recursively)")
     lb.add_argument("--output", help="output prefix (default: <results>/leaderboard -> .csv and .md)")
@@ -80,6 +84,13 @@ def cmd_seeds(args):
         raise DataError(f"cannot compare the runs of {task.name} under {results}: {e}") from e
 
 
+def load_centering(path, scale: bool):
+    if path is None:
+        return None
+    from fusion.centering import CenteringStats, LanguageCentering
+    return LanguageCentering(CenteringStats.load(path), scale=scale, source=str(path))
+
+
 def cmd_run(args):
     from accelerate import PartialState
 
@@ -87,7 +98,7 @@ def cmd_run(args):
     r = evaluate(args.model, args.task, languages=args.languages, data_dir=args.data_dir, limit=args.limit,
                  output_dir=args.output, batch_size=args.batch_size, scoring=args.scoring, bootstrap=args.bootstrap,
                  seed=args.seed, model_name=args.name, progress=not args.no_progress, strategy=args.strategy,
-                 precision=args.precision)
+                 precision=args.precision, centering=load_centering(args.centering, args.centering_scale))
     if not PartialState().is_main_process:
         return
     out = Path(args.output) / safe_name(r["model"]["name"])

@@ -109,7 +109,9 @@ def score_batch(model, task: Task, batch: list[dict], scoring: str, signature: s
                           gold=e["gold"], gold_label=task.choices[e["gold"]])
     records = []
     if scoring != "generate":
-        for e, out in zip(batch, model.classify(prompts, task.targets, batch_size=len(batch), scoring=scoring)):
+        # a model that centres its encoder states per language (fusion.centering) reads each example's language
+        kw = {"languages": [e["lang"] for e in batch]} if getattr(model, "centering", None) is not None else {}
+        for e, out in zip(batch, model.classify(prompts, task.targets, batch_size=len(batch), scoring=scoring, **kw)):
             r = dict(base(e), predicted=out["pred"], predicted_label=task.choices[out["pred"]],
                      correct=out["pred"] == e["gold"], probs=out["probs"], truncated=out.get("truncated"))
             if "loglik" in out:
@@ -189,11 +191,13 @@ def write_run(out_dir: Path | None, task, results: dict, lines: list[dict], stat
 def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | None = None, output_dir=None,
              batch_size: int = 16, scoring: str = "loglik", bootstrap: int = 1000, seed: int = 0,
              model_name: str | None = None, progress: bool = True, strategy: str | None = None,
-             precision: str = "auto") -> dict:
+             precision: str = "auto", centering=None) -> dict:
     """Evaluate `model` (a model of the fusion.interface kinds, or a checkpoint dir, preset name or "plain:<llm>")
     on a task. Returns the results dict (schema of eval.results); with `output_dir`, writes
     <output_dir>/<name>/<task>.json and <task>.predictions.jsonl, resuming from the predictions of an interrupted
-    run. Bad input raises fusion.errors (ConfigError, DataError, CheckpointError, ...)."""
+    run. `centering`: a fusion.centering.LanguageCentering the model applies per example language (the run then uses
+    unlabeled target-language text, and its name says "+centered"). Bad input raises fusion.errors (ConfigError,
+    DataError, CheckpointError, ...)."""
     from accelerate import PartialState
 
     t0 = time.time()
@@ -219,6 +223,11 @@ def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | 
     if isinstance(model, str):
         torch.manual_seed(seed)  # a preset's untrained bridge is random: the same weights in every process
         model = load_model(model, strategy=strategy, device=state.device, dtype=precision)
+    if centering is not None:
+        if getattr(model, "use_centering", None) is None:
+            raise ConfigError(f"{type(model).__name__} has no encoder states to centre: --centering needs a bridge, "
+                              f"an ensemble of bridges or the encoder-alone probe")
+        model.use_centering(centering)
     info = check_model(model).describe()
     if model_name:
         info["name"] = model_name

@@ -22,6 +22,7 @@ Files (a statistics directory):
 """
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,14 @@ FLORES = {"en": "eng_Latn", "si": "sin_Sinh", "ta": "tam_Taml", "bn": "ben_Beng"
           "pa": "pan_Guru", "sw": "swh_Latn", "am": "amh_Ethi", "zh": "zho_Hans", "ar": "arb_Arab", "fr": "fra_Latn",
           "de": "deu_Latn", "es": "spa_Latn", "ru": "rus_Cyrl", "th": "tha_Thai", "vi": "vie_Latn", "tr": "tur_Latn",
           "el": "ell_Grek", "bg": "bul_Cyrl", "ja": "jpn_Jpan", "id": "ind_Latn"}
+
+
+def centered_name(name: str) -> str:
+    """The name of a model that uses centering: "+centered" before a seed suffix ("pocket-topic-last-s1" ->
+    "pocket-topic-last+centered-s1"), so that its seeds still group together, apart from the English-only runs."""
+    if "+centered" in name:
+        return name
+    return re.sub(r"(-s\d+)?$", lambda m: "+centered" + (m.group(1) or ""), name, count=1)
 
 
 def language_key(code: str) -> str:

@@ -8,6 +8,7 @@ import os
 
 import torch
 
+from .centering import centered_name
 from .errors import ConfigError
 from .interface import check_choices, check_texts
 
@@ -49,8 +50,8 @@ class SeedEnsemble:
         for m in self.members:
             m.use_centering(centering)
         self.centering = centering
-        if centering is not None and not self.name.endswith("+centered"):
-            self.name += "+centered"
+        if centering is not None:
+            self.name = centered_name(self.name)
         return self
 
     def describe(self) -> dict:

@@ -19,6 +19,7 @@ from .errors import CheckpointError, InputError
 from .interface import LLMClassifier, LLMInput, check_texts
 from .precision import precision_name, resolve_dtype
 from .scoring import left_pad, positions
+from .centering import centered_name
 from .strategies import Bridge
 from .weight_stats import token_entropy
 
@@ -148,8 +149,8 @@ class FusedModel(LLMClassifier, nn.Module):
         """Read each text's encoder states moved onto English's by its language's statistics (fusion.centering).
         The model then uses unlabeled target-language text: its name gets "+centered", and describe() says so."""
         self.centering = centering
-        if centering is not None and not self.name.endswith("+centered"):
-            self.name += "+centered"
+        if centering is not None:
+            self.name = centered_name(self.name)
         return self
 
     def describe(self) -> dict:

@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from . import backbones
+from .centering import centered_name
 from .checkpoint import file_sha256
 from .errors import CheckpointError, ConfigError, InputError
 from .interface import check_choices, check_texts
@@ -142,7 +143,7 @@ class EncoderProbe:
         out = dict(name="-".join(parts[:2] + parts[3:]), kind="probe", path=str(self.path), strategy=None,
                    encoder=self.config.encoder, llm=None, checkpoint_sha256=file_sha256(self.path / PROBE_WEIGHTS))
         if self.centering is not None:
-            out["name"] += "+centered"
+            out["name"] = centered_name(out["name"])
             out["centering"] = self.centering.describe()
         return out
 

@@ -57,7 +57,7 @@ def test_english_and_unknown_languages_are_left_alone(tiny, stats):
     assert [o["centered"] for o in out] == [True, False]
     sinhala = centred.classify([TEXTS["sin_Sinh"][0]], [" a", " b"], languages=["si"])[0]
     assert sinhala["probs"] != pytest.approx(tiny.classify([TEXTS["sin_Sinh"][0]], [" a", " b"])[0]["probs"], abs=1e-6)
-    assert centred.name.endswith("+centered") and centred.describe()["centering"]["uses_unlabeled_target_text"]
+    assert "+centered" in centred.name and centred.describe()["centering"]["uses_unlabeled_target_text"]
     with pytest.raises(Exception, match="2 texts but 1 languages"):
         centred.classify(texts, [" a", " b"], languages=["en"])
 
@@ -102,3 +102,10 @@ def test_the_command_needs_english(tmp_path, capsys):
     (folder / "en.txt").write_text("an English sentence\n", encoding="utf-8")
     main([str(folder), str(tmp_path / "out"), "--preset", "tiny"])
     assert CenteringStats.load(tmp_path / "out").languages() == ["eng_Latn", "sin_Sinh"]
+
+
+def test_centred_names_keep_the_seed_suffix_last():
+    from fusion.centering import centered_name
+    assert centered_name("pocket-topic-last-s1") == "pocket-topic-last+centered-s1"
+    assert centered_name("pocket-topic-last") == "pocket-topic-last+centered"
+    assert centered_name(centered_name("probe-pocket")) == "probe-pocket+centered"

@@ -273,3 +273,23 @@ def test_cli_error_in_a_real_process_has_no_traceback(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "error: " in proc.stderr and "missing field" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_centering_run_is_named_and_described_apart_and_changes_only_other_languages(reference, checkpoint, data_dir,
+                                                                                    tmp_path):
+    """--centering: English predictions stay those of the plain run (English is the reference), Hindi ones read
+    moved states; the run is named +centered and says it uses unlabeled target-language text."""
+    from fusion.centering import compute_stats
+    model = tiny("global-softmax")
+    texts = {"eng_Latn": ["some English text", "another English sentence"], "hin_Deva": ["hi premise", "hi words"]}
+    compute_stats(model.encoder, model.encoder_tokenizer, texts, max_length=64).save(tmp_path / "stats")
+    main(run_args(checkpoint, data_dir, tmp_path / "out", "--centering", str(tmp_path / "stats")))
+    d = tmp_path / "out" / "tiny-nli-global-softmax+centered"
+    results = json.loads((d / "xnli.json").read_text())
+    assert results["model"]["centering"]["uses_unlabeled_target_text"] is True
+    plain = {p["id"]: p["loglik"] for p in reference[2]}           # log-likelihoods: the tiny model's probs saturate
+    centred = {p["id"]: p["loglik"] for p in predictions(d / "xnli.predictions.jsonl")}
+    for i, probs in centred.items():
+        if i.startswith("xnli-en-"):
+            assert probs == pytest.approx(plain[i], abs=1e-5)
+    assert any(probs != pytest.approx(plain[i], abs=1e-5) for i, probs in centred.items() if i.startswith("xnli-hi-"))
