@@ -22,13 +22,29 @@ from eval.pairing import gains_over_baseline
 from eval.records import load_records, mean_over_seeds, model_cards
 
 SEEDS = [("each checkpoint", "checkpoints"), ("mean over seeds", "mean")]
-COLORS = ["#2563eb", "#f97316", "#16a34a", "#a855f7", "#dc2626", "#0891b2", "#ca8a04", "#db2777"]
+# a colour per strategy (the encoder-alone probe: "probe"), the same in both charts; further runs of one strategy
+# (a data variant, another precision) take the next spare colour
+STRATEGY_COLORS = {"last": "#2563eb", "global-softmax": "#f97316", "transformer-softmax": "#a855f7",
+                   "residual-softmax": "#16a34a", "probe": "#dc2626"}
+SPARE_COLORS = ["#0891b2", "#ca8a04", "#db2777", "#4b5563", "#65a30d", "#7c3aed", "#be123c", "#0f766e"]
 BASELINE = "last"
 CHART_HEIGHT = 460   # px; the width follows the page (Plotly's autosize)
 
 
 def _label(col: str) -> str:
     return col.split(":", 1)[1] if col.startswith("group:") else col
+
+
+def series_colors(rows: pd.DataFrame) -> dict[str, str]:
+    """model -> its bars' colour: its strategy's (STRATEGY_COLORS) for the first run of each, a spare one after."""
+    runs = rows.drop_duplicates("model")
+    keys = runs["kind"].where(runs["kind"] == "probe", runs["strategy"]) if "kind" in runs else runs["strategy"]
+    colors, taken, spare = {}, set(), iter(SPARE_COLORS * (1 + len(runs) // len(SPARE_COLORS)))
+    for model, key in zip(runs["model"], keys):
+        color = STRATEGY_COLORS.get(key)
+        colors[model] = color if color is not None and color not in taken else next(spare)
+        taken.add(colors[model])
+    return colors
 
 
 def _figure(categories: list[str], ylabel: str) -> go.Figure:
@@ -71,9 +87,11 @@ def accuracy_chart(records: pd.DataFrame, task: str, seeds: str = "checkpoints",
     if not cats:
         fig.add_annotation(text="no results", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
         return fig
-    for i, (model, g) in enumerate(rows[rows["kind"] != "plain"].groupby("model", sort=False)):
+    bars = rows[rows["kind"] != "plain"]
+    colors = series_colors(bars)
+    for model, g in bars.groupby("model", sort=False):
         g = g.set_index("lang").reindex(cats)
-        _bars(fig, model, COLORS[i % len(COLORS)], cats, 100 * g["value"], 100 * g["ci_low"], 100 * g["ci_high"],
+        _bars(fig, model, colors[model], cats, 100 * g["value"], 100 * g["ci_low"], 100 * g["ci_high"],
               g["n"])
     for j, (model, g) in enumerate(rows[rows["kind"] == "plain"].groupby("model", sort=False)):
         g = g.set_index("lang").reindex(cats)
@@ -105,9 +123,10 @@ def gain_chart(gain: pd.DataFrame, task: str, view: str = "all") -> go.Figure:
                            x=0.5, y=0.5)
         fig.update_xaxes(visible=False)
         return fig
-    for i, (model, g) in enumerate(gain.groupby("model", sort=False)):
+    colors = series_colors(gain)
+    for model, g in gain.groupby("model", sort=False):
         g = g.set_index("lang").reindex(cats)
-        _bars(fig, model, COLORS[(i + 1) % len(COLORS)], cats, 100 * g["diff"], 100 * g["ci_low"],
+        _bars(fig, model, colors[model], cats, 100 * g["diff"], 100 * g["ci_low"],
               100 * g["ci_high"], g["n"])
     fig.add_hline(y=0, line_color="black", line_width=1)
     return fig

@@ -4,6 +4,7 @@ Every string that comes from the user or a tokenizer goes through html.escape be
 weight drawn as a bar or a shade is also there as a number: as the element's accessible name (aria-label), and as
 text that the heat map's "show the numbers" switch makes visible (and copyable).
 """
+import unicodedata
 from html import escape
 
 from layerbridge_app.text import detect_language
@@ -110,12 +111,13 @@ def layer_bars(layers: list[int], weights: list[float], caption: str = "", strat
 
 
 def display_token(piece: str) -> tuple[str, bool]:
-    """SentencePiece '▁x' starts a word: show 'x'; a piece without it continues the word before."""
+    """SentencePiece '▁x' starts a word: show 'x'; a piece without it continues the word before. A piece that
+    starts with a combining mark (a Sinhala or Tamil vowel sign split from its consonant) is shown on a dotted
+    circle, the Unicode convention for a mark alone, instead of on whatever precedes it on the page."""
     if piece in SPECIAL:
         return piece, False
-    if piece.startswith("▁"):
-        return piece[1:] or "␣", False
-    return piece, True
+    text, cont = (piece[1:] or "␣", False) if piece.startswith("▁") else (piece, True)
+    return ("◌" + text if unicodedata.category(text[0]).startswith("M") else text), cont
 
 
 def lang_attribute(text: str) -> str:

@@ -233,6 +233,7 @@ def test_views_escape_tokens_and_order_layers():
     bars = views.layer_bars([10, 2, 1], [0.5, 0.2, 0.3])
     assert re.findall(r"<span>(\d+)</span>", bars) == ["1", "2", "10"]
     assert views.display_token("▁ශ්‍රී") == ("ශ්‍රී", False) and views.display_token("ව") == ("ව", True)
+    assert views.display_token("ේ") == ("◌ේ", True) and views.display_token("ு") == ("◌ு", True)   # a lone vowel sign
 
 
 def test_expected_layer_of_the_input_and_of_each_token():
