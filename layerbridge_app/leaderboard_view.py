@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from eval.leaderboard import (RUN_COLUMNS, benchmark_table, benchmarks, chance, headline_metric, language_views,
-                              partial_runs, select, view_columns, without_partial_runs)
+from eval.leaderboard import (RUN_COLUMNS, benchmark_table, benchmarks, headline_metric, language_views, partial_runs,
+                              reference_lines, select, view_columns, without_partial_runs)
 from eval.pairing import gains_over_baseline
 from eval.records import load_records, mean_over_seeds, model_cards
 
@@ -81,9 +81,8 @@ def accuracy_chart(records: pd.DataFrame, task: str, seeds: str = "checkpoints",
     """Per-language score of every run that is not a plain LLM (bars with 95% error bars); the plain LLM as a black
     tick per language and chance as a dashed line."""
     rows = select(records, task, seeds, partial=partial)
-    metric = headline_metric(records, task)
     cats = view_columns(task, rows, view)
-    fig = _figure(cats, f"{metric} (%)")
+    fig = _figure(cats, f"{headline_metric(records, task)} (%)")
     if not cats:
         fig.add_annotation(text="no results", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
         return fig
@@ -93,13 +92,13 @@ def accuracy_chart(records: pd.DataFrame, task: str, seeds: str = "checkpoints",
         g = g.set_index("lang").reindex(cats)
         _bars(fig, model, colors[model], cats, 100 * g["value"], 100 * g["ci_low"], 100 * g["ci_high"],
               g["n"])
-    for j, (model, g) in enumerate(rows[rows["kind"] == "plain"].groupby("model", sort=False)):
-        g = g.set_index("lang").reindex(cats)
-        fig.add_trace(go.Scatter(name=f"{model} (plain LLM)", x=[_label(c) for c in cats], y=100 * g["value"],
-                                 mode="markers", marker=dict(symbol="line-ew-open", size=28, color="black",
-                                                             line=dict(width=2 + j)),
+    refs = reference_lines(records, task, partial)
+    guess = refs.pop("chance", None)
+    for j, (model, values) in enumerate(refs.items()):   # the plain LLM(s)
+        fig.add_trace(go.Scatter(name=f"{model} (plain LLM)", x=[_label(c) for c in cats],
+                                 y=[100 * values.get(c, np.nan) for c in cats], mode="markers",
+                                 marker=dict(symbol="line-ew-open", size=28, color="black", line=dict(width=2 + j)),
                                  hovertemplate="<b>%{fullData.name}</b><br>%{x}: %{y:.1f}<extra></extra>"))
-    guess = chance(task) if metric == "acc,none" else None
     if guess is not None:
         fig.add_hline(y=100 * guess, line_dash="dash", line_color="gray", line_width=1,
                       annotation_text=f"chance {100 * guess:.0f}%", annotation_position="top right")
