@@ -34,7 +34,7 @@ from layerbridge_app.registry import Registry, load_registry
 from layerbridge_app.results_cache import DirectoryCache
 from layerbridge_app.settings import Settings, load_settings
 from layerbridge_app.text import clean_text, detect_language
-from tasks import FAMILIES, Task, get_task
+from tasks import FAMILIES, TASKS, Task, get_task
 
 log = logging.getLogger("layerbridge.app")
 
@@ -50,10 +50,13 @@ CSS = views.CSS + """
 .lb-card {margin: 4px 0; }
 .lb-card table {font-size: 13px; margin: 4px 0 8px; }
 .lb-card th {text-align: start; padding-right: 12px; font-weight: 600; }
+.lb-alt {font-size: 12px; color: var(--body-text-color-subdued); margin: -4px 0 8px; }
 """
 DOWNLOADS = Path(tempfile.mkdtemp(prefix="layerbridge-app-"))  # leaderboard downloads and the licence copy
 FOOTER_LINKS = ["api", "gradio", "settings"]   # Gradio's footer: "Use via API" (the named endpoints), its settings
 MODEL_QUEUE = "model"                          # the queue group of every event that runs a model: one at a time
+# The Leaderboard's language views: every task's language groups and "all" (each benchmark offers its own)
+LANGUAGE_VIEWS = list(dict.fromkeys(v for task in TASKS for v in leaderboard.language_views(task)))
 
 # The registry and settings are module-level so that the model call takes plain, picklable arguments (ZeroGPU runs
 # it in another process); build_demo sets them, and wraps classify_with with @spaces.GPU (layerbridge_app.zerogpu).
@@ -153,8 +156,10 @@ def predict(family, strategy, *values):
     for n in notes:
         gr.Warning(n)
     name = REGISTRY.paths[(family, strategy)].name
-    bars = views.layer_bars(result["layers"], result["layer_weights"], caption=STRATEGY_LABELS.get(strategy, strategy))
-    heat = views.token_heatmap(result["tokens"], result["layers"], result["token_weights"], prompt=prompt)
+    bars = views.layer_bars(result["layers"], result["layer_weights"], caption=STRATEGY_LABELS.get(strategy, strategy),
+                            strategy=strategy)
+    heat = views.token_heatmap(result["tokens"], result["layers"], result["token_weights"], prompt=prompt,
+                               strategy=strategy)
     details = dict(task=task.name, checkpoint=name, strategy=strategy, prompt=prompt,
                    language=dict(code=lang.code, name=lang.name, script=lang.script,
                                  shares={k: round(v, 3) for k, v in lang.shares.items()}),
@@ -187,7 +192,7 @@ def compare(family, *values):
             view = views.empty("No LLM: the encoder's last layer, mean-pooled, and a logistic regression trained on "
                                "the same English data (the baseline the LLM has to beat).")
         else:
-            view = views.layer_bars(result["layers"], result["layer_weights"])
+            view = views.layer_bars(result["layers"], result["layer_weights"], strategy=key[1])
         outputs += [label_value(result), view]
         details["models"][name] = dict(label=result["label"].strip(), probs=label_value(result),
                                        layer_weights=rounded(result.get("layer_weights", [])),
@@ -203,9 +208,10 @@ def compare(family, *values):
 PLOT = gr.Plot(format="png", render=False)   # encodes a chart as the Leaderboard's plots send it
 
 
-def leaderboard_value(results_dir: Path, benchmark, seeds) -> dict:
+def leaderboard_value(results_dir: Path, benchmark, languages, rows, partial: bool, default_task) -> dict:
     """leaderboard.view, with its charts encoded once (they are sent as they are from then on)."""
-    v = leaderboard.view(results_dir, benchmark, seeds, DOWNLOADS)
+    v = leaderboard.view(results_dir, benchmark, rows, DOWNLOADS, languages=languages, partial=partial,
+                         default_task=default_task)
     return v | {"accuracy": PLOT.postprocess(v["accuracy"]), "gain": PLOT.postprocess(v["gain"])}
 
 
@@ -213,21 +219,46 @@ LEADERBOARD = DirectoryCache(leaderboard_value)   # computed once per state of t
 
 
 def leaderboard_outputs(v: dict) -> tuple:
-    table = v["table"]
-    return (table.astype(object).where(table.notna(), ""), v["accuracy"], v["gain"], v["cards"],
+    """The view's table, accuracy chart and its description, gain chart and its description, cards, downloads, note."""
+    table = v["table"] if v["table"].empty else leaderboard.table_value(v["table"], v["display"])
+    return (table, v["accuracy"], v["accuracy_alt"], v["gain"], v["gain_alt"], v["cards"],
             gr.update(value=v["csv"], visible=v["csv"] is not None),
             gr.update(value=v["json"], visible=v["json"] is not None), v["note"])
 
 
-def leaderboard_view(benchmark, seeds):
-    """The benchmark's table, accuracy chart, gain chart, model cards, CSV and JSON downloads and note."""
-    return leaderboard_outputs(LEADERBOARD.get(SETTINGS.resolve(SETTINGS.results_dir), benchmark, seeds))
+def leaderboard_controls(v: dict) -> tuple:
+    """The benchmark list, the task's language views, the rows and the partial-runs switch, as the view resolved
+    them."""
+    return (gr.update(choices=v["tasks"], value=v["task"]),
+            gr.update(choices=v["language_choices"], value=v["languages"]), gr.update(value=v["seeds"]),
+            gr.update(value=v["partial"], label=v["partial_label"], visible=v["has_partial"]))
 
 
-def leaderboard_refresh(benchmark, seeds):
-    """The benchmark choices, then the view; computed again only where a results file has changed."""
-    v = LEADERBOARD.get(SETTINGS.resolve(SETTINGS.results_dir), benchmark, seeds)
-    return gr.update(choices=v["tasks"], value=v["task"]), *leaderboard_outputs(v)
+def read_leaderboard(benchmark, languages=None, rows=None, partial=False) -> dict:
+    """The cached leaderboard view of the settings' results directory; by default the benchmark of the default task
+    family (the mission's: SIB-200)."""
+    return LEADERBOARD.get(SETTINGS.resolve(SETTINGS.results_dir), benchmark, languages, rows, bool(partial),
+                           get_task(SETTINGS.default_family).name)
+
+
+def leaderboard_view(benchmark, languages, rows, partial):
+    """The benchmark's table, charts (with their descriptions), model cards, CSV and JSON downloads and note, for
+    a language view ("all" or a language group), rows ("checkpoints" or "mean" over seeds) and partial runs
+    (True: shown, labelled with their n)."""
+    return leaderboard_outputs(read_leaderboard(benchmark, languages, rows, partial))
+
+
+def leaderboard_open(benchmark):
+    """A benchmark with its default views (first load, or another benchmark chosen): the controls, then the view."""
+    v = read_leaderboard(benchmark)
+    return *leaderboard_controls(v), *leaderboard_outputs(v)
+
+
+def leaderboard_refresh(benchmark, languages, rows, partial):
+    """Re-reads the results directory (computed again only where a results file has changed), keeping the choices
+    that still apply: the controls, then the view."""
+    v = read_leaderboard(benchmark, languages, rows, partial)
+    return *leaderboard_controls(v), *leaderboard_outputs(v)
 
 
 # ---------------------------------------------------------------- page
@@ -381,19 +412,18 @@ def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Block
                         c_groups = example_panel(families, default, c_boxes)
                     with gr.Column(scale=3):
                         c_info = gr.Markdown(label="Input")
+                # one card per model, three to a row: the strategies, the LLM alone, the encoder alone
+                cards = [(s.replace("-", " ") + (" layer" if s == "last" else ""), "layer weights")
+                         for s in settings.strategies]
+                cards += [("LLM alone", "no layer weights"), ("encoder alone (no LLM)", "no LLM")]
                 c_out = []
-                with gr.Row(equal_height=True):
-                    for s in settings.strategies:
-                        with gr.Column(min_width=220):
-                            c_out += [gr.Label(label=s.replace("-", " ") + (" layer" if s == "last" else ""),
-                                               num_top_classes=3),
-                                      gr.HTML(views.empty("layer weights"))]
-                    with gr.Column(min_width=220):
-                        c_out += [gr.Label(label="LLM alone", num_top_classes=3),
-                                  gr.HTML(views.empty("no layer weights"))]
-                    with gr.Column(min_width=220):
-                        c_out += [gr.Label(label="encoder alone (no LLM)", num_top_classes=3),
-                                  gr.HTML(views.empty("no LLM"))]
+                for row in range(0, len(cards), 3):
+                    with gr.Row(equal_height=True):
+                        for title, placeholder in cards[row:row + 3]:
+                            with gr.Column(min_width=280):
+                                c_out += [gr.Label(label=title, num_top_classes=3), gr.HTML(views.empty(placeholder))]
+                        for _ in range(3 - len(cards[row:row + 3])):   # keep the last row's cards as wide
+                            gr.Column(min_width=280)
                 with gr.Accordion("Details (JSON)", open=False):
                     c_details = gr.JSON(label="Details")
                 c_task.change(on_task, c_task, [*c_columns, *c_groups], api_visibility="private",
@@ -404,26 +434,40 @@ def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Block
 
             with gr.Tab("Leaderboard"):
                 with gr.Row():
-                    lb_task = gr.Dropdown([], label="Benchmark", elem_id="lb-benchmark")
-                    lb_seeds = gr.Radio(leaderboard.SEEDS, value="checkpoints", label="Rows")
-                    lb_reload = gr.Button("Reload results")
+                    lb_task = gr.Dropdown([], label="Benchmark", elem_id="lb-benchmark", scale=2)
+                    lb_langs = gr.Radio(LANGUAGE_VIEWS, value="all", label="Languages", elem_id="lb-languages",
+                                        scale=3)
+                    lb_seeds = gr.Radio(leaderboard.SEEDS, value="mean", label="Rows", elem_id="lb-rows", scale=2)
+                    with gr.Column(scale=2, min_width=200):
+                        lb_partial = gr.Checkbox(False, label="include partial runs", elem_id="lb-partial",
+                                                 visible=False)
+                        lb_reload = gr.Button("Reload results", size="sm")
                 lb_note = gr.Markdown(elem_id="lb-note")
                 lb_table = gr.Dataframe(interactive=False, label="Accuracy % ±half the 95% interval (click a "
-                                        "header to sort)", elem_id="lb-table", max_height=420)
-                lb_plot = gr.Plot(label="Per-language accuracy", elem_id="lb-accuracy-chart", format="png")
-                lb_gain = gr.Plot(label="Gain over the last-layer bridge", elem_id="lb-gain-chart", format="png")
+                                        "header to sort by value; search filters the rows)", elem_id="lb-table",
+                                        max_height=420, pinned_columns=1, show_search="search")
+                gr.Markdown("#### Accuracy per language")
+                lb_plot = gr.Plot(label="Accuracy per language", show_label=False, elem_id="lb-accuracy-chart")
+                lb_plot_alt = gr.Markdown(elem_id="lb-accuracy-alt", elem_classes="lb-alt")
+                gr.Markdown("#### Gain over the last-layer bridge on the same test items")
+                lb_gain = gr.Plot(label="Gain over the last-layer bridge", show_label=False, elem_id="lb-gain-chart")
+                lb_gain_alt = gr.Markdown(elem_id="lb-gain-alt", elem_classes="lb-alt")
                 with gr.Accordion("Model cards", open=False):
                     lb_cards = gr.HTML(elem_id="lb-cards")
                 with gr.Row():
                     lb_csv = gr.DownloadButton("Download CSV", visible=False)
                     lb_json = gr.DownloadButton("Download JSON", visible=False)
-                lb_view = [lb_table, lb_plot, lb_gain, lb_cards, lb_csv, lb_json, lb_note]
-                view_fn, refresh_fn = user_errors(leaderboard_view), user_errors(leaderboard_refresh)
-                lb_reload.click(refresh_fn, [lb_task, lb_seeds], [lb_task, *lb_view], api_name="leaderboard_refresh",
+                lb_controls = [lb_task, lb_langs, lb_seeds, lb_partial]
+                lb_view = [lb_table, lb_plot, lb_plot_alt, lb_gain, lb_gain_alt, lb_cards, lb_csv, lb_json, lb_note]
+                view_fn, open_fn = user_errors(leaderboard_view), user_errors(leaderboard_open)
+                refresh_fn = user_errors(leaderboard_refresh)
+                lb_reload.click(refresh_fn, lb_controls, [*lb_controls, *lb_view], api_name="leaderboard_refresh",
                                 concurrency_id="leaderboard")
-                demo.load(refresh_fn, [lb_task, lb_seeds], [lb_task, *lb_view], api_visibility="private",
+                demo.load(open_fn, lb_task, [*lb_controls, *lb_view], api_visibility="private",
                           concurrency_id="leaderboard")
-                gr.on([lb_task.input, lb_seeds.input], view_fn, [lb_task, lb_seeds], lb_view,
+                lb_task.input(open_fn, lb_task, [*lb_controls, *lb_view], api_visibility="private",
+                              concurrency_id="leaderboard")
+                gr.on([lb_langs.input, lb_seeds.input, lb_partial.input], view_fn, lb_controls, lb_view,
                       api_name="leaderboard", concurrency_id="leaderboard")
 
             with gr.Tab("About"):
@@ -438,7 +482,9 @@ def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Block
 
 
 def serve(demo: gr.Blocks, host: str, port: int | None, **kwargs):
-    return demo.launch(server_name=host, server_port=port, css=CSS, theme=gr.themes.Soft(),
+    # the Soft theme's font with a font per script of the mission's languages before the browser's fallback
+    theme = gr.themes.Soft(font=[gr.themes.LocalFont("Montserrat", weights=(400, 700)), *views.FONTS])
+    return demo.launch(server_name=host, server_port=port, css=CSS, theme=theme,
                        show_error=False, footer_links=FOOTER_LINKS, **kwargs)
 
 

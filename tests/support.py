@@ -1,12 +1,13 @@
 """Test support: untrained checkpoints in the app's naming, a stand-in `spaces`, a free port, the app launched
-in-process, `accelerate launch` of two processes that never outlives its test, and which pages of a tensor are
-mapped."""
+in-process, a page of it in Debian's chromium, `accelerate launch` of two processes that never outlives its test, and
+which pages of a tensor are mapped."""
 import importlib.util
 import os
 import signal
 import socket
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -58,6 +59,53 @@ def launch(demo, port: int | None = None) -> str:
     port = port or free_port()
     app.serve(demo, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
     return f"http://127.0.0.1:{port}/"
+
+
+CHROMIUM = Path("/usr/bin/chromium")   # Debian's (Playwright's own browser download cannot work offline)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+VIEWPORT = {"width": 1400, "height": 1000}
+
+
+@contextmanager
+def browser_page(url: str, viewport=VIEWPORT):
+    """A chromium page on `url`, loaded; page.dialogs collects (and dismisses) any alert."""
+    from playwright import sync_api
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=viewport)
+            page.dialogs = []
+            page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+            page.goto(url, wait_until="networkidle")
+            yield page
+        finally:
+            browser.close()
+
+
+def platform_fonts(page, selector: str) -> dict[str, int]:
+    """font family -> glyphs chromium drew with it, in the text of the first `selector` element and everything in
+    it (a text box's own shadow tree included): DevTools' CSS.getPlatformFontsForNode, what a person sees after
+    every font fallback."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument", {"depth": -1, "pierce": True})["root"]
+    found = cdp.send("DOM.querySelector", {"nodeId": root["nodeId"], "selector": selector})["nodeId"]
+    assert found, f"no element matches {selector!r}"
+
+    def walk(node):
+        yield node
+        for child in (*node.get("children", ()), *node.get("shadowRoots", ())):
+            yield from walk(child)
+
+    element = next(n for n in walk(root) if n["nodeId"] == found)
+    glyphs: dict[str, int] = {}
+    for node in walk(element):
+        if node.get("nodeType") == 1:
+            for font in cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node["nodeId"]})["fonts"]:
+                glyphs[font["familyName"]] = glyphs.get(font["familyName"], 0) + font["glyphCount"]
+    return glyphs
 
 
 def launch_two_processes(module_args: list[str], cwd, timeout: float) -> subprocess.CompletedProcess:

@@ -263,6 +263,7 @@ def test_views_escape_tokens_and_order_layers():
     bars = views.layer_bars([10, 2, 1], [0.5, 0.2, 0.3])
     assert re.findall(r"<span>(\d+)</span>", bars) == ["1", "2", "10"]
     assert views.display_token("▁ශ්‍රී") == ("ශ්‍රී", False) and views.display_token("ව") == ("ව", True)
+    assert views.display_token("ේ") == ("◌ේ", True) and views.display_token("ு") == ("◌ு", True)   # a lone vowel sign
 
 
 def test_expected_layer_of_the_input_and_of_each_token():
@@ -270,8 +271,32 @@ def test_expected_layer_of_the_input_and_of_each_token():
     assert views.expected_layer([1, 2, 3, 4], [0.25] * 4) == pytest.approx(2.5)
     assert "expected layer <b>2.5</b> of 4" in views.layer_bars([1, 2, 3, 4], [0.25] * 4)
     heat = views.token_heatmap(["▁a", "b"], [1, 2], [[1.0, 0.0], [0.5, 0.5]])
-    assert "<th>expected layer</th>" in heat and "<td>1.0</td>" in heat and "<td>1.5</td>" in heat
+    assert '<th scope="col">expected layer</th>' in heat and "<td>1.0</td>" in heat and "<td>1.5</td>" in heat
     assert "Tenney" in heat
+
+
+def test_every_weight_is_a_number_for_screen_readers_and_the_numbers_view():
+    heat = views.token_heatmap(["<s>", "▁போட்டியில்", "x"], [1, 2, 3], [[0.5, 0.25, 0.25], [0.1, 0.2, 0.7], [0, 0, 1]])
+    cells = re.findall(r'<td class="cell" aria-label="layer (\d+): ([\d.]+)"[^>]*><span class="num">([\d.]+)</span>',
+                       heat)
+    assert len(cells) == 9 and cells[5] == ("3", "0.700", "0.700")   # each cell: its layer and weight, as text too
+    assert 'class="lb-numbers-switch"' in heat                         # the switch that shows the numbers
+    assert '<th scope="row" class="tok" dir="auto" lang="ta"' in heat   # a Tamil token is marked as Tamil
+    bars = views.layer_bars([1, 2], [0.25, 0.75])
+    assert re.findall(r'role="img" aria-label="layer (\d): ([\d.]+)"', bars) == [("1", "0.250"), ("2", "0.750")]
+    assert 'role="group" aria-label="Mean weight of each encoder layer' in bars
+    assert "Noto Sans Tamil" in views.FONTS and views.FONTS[-1] == "sans-serif"
+
+
+@pytest.mark.parametrize("strategy,words", [("last", "one-hot"), ("global-softmax", "the same mix for every token"),
+                                            ("transformer-softmax", "its own mix"), ("residual-softmax", "gated"),
+                                            ("some-new-strategy", "some-new-strategy: the weight")])
+def test_weight_views_say_what_the_strategys_weights_mean(strategy, words):
+    line = views.weights_meaning(strategy)
+    assert words in line
+    assert escape(line) in views.layer_bars([1, 2], [0.5, 0.5], strategy=strategy)
+    assert escape(line) in views.token_heatmap(["a"], [1, 2], [[0.5, 0.5]], strategy=strategy)
+    assert views.weights_meaning(None) == "" and "lb-meaning" not in views.layer_bars([1], [1.0])
 
 
 def test_precision_setting_is_checked_and_reaches_the_backbones(checkpoints, tmp_path):
@@ -394,27 +419,63 @@ def test_families_without_checkpoints_are_not_offered(checkpoints, tmp_path, mon
 
 
 def test_leaderboard_gives_a_table_and_charts_per_benchmark(client, results):
-    benchmark, table, plot, gain, cards, csv, json_file, note = client.predict(None, "checkpoints",
-                                                                               api_name="/leaderboard_refresh")
+    controls = client.predict(None, None, None, False, api_name="/leaderboard_refresh")
+    (benchmark, languages, rows, partial), view = controls[:4], controls[4:]
     assert [c[0] for c in benchmark["choices"]] == ["sib200", "xnli"] and benchmark["value"] == "sib200"
+    assert languages["value"] == "all" and [c[1] for c in languages["choices"]] == ["si-ta-bn", "low-resource", "all"]
+    assert rows["value"] == "mean"          # sib200 has two seeds per strategy: means over seeds by default
+    assert partial["visible"] is False       # every run of the fixture is scored on its full sample
     for task, langs in (("sib200", ["group:si-ta-bn", "sin_Sinh"]), ("xnli", ["en", "hi"])):
-        table, plot, gain, cards, csv, json_file, note = client.predict(task, "checkpoints", api_name="/leaderboard")
+        table, plot, plot_alt, gain, gain_alt, cards, csv, json_file, note = client.predict(
+            task, "all", "checkpoints", False, api_name="/leaderboard")
         assert set(langs) <= set(table["headers"]) and "average" in table["headers"] and "n" in table["headers"]
-        assert all("±" in row[table["headers"].index("average")] for row in table["data"]
-                   if row[0] != "old-model")
-        assert plot["type"] == gain["type"] == "matplotlib" and plot["plot"].startswith("data:image/png")
+        assert table["headers"][:2] == ["model", "average"]      # the model, then its scores on screen
+        average = table["headers"].index("average")
+        shown = table["metadata"]["display_value"]
+        assert all("±" in row[average] for row, values in zip(shown, table["data"]) if values[0] != "old-model")
+        # the cells hold numbers (a click on a header sorts by value) and show "value ±half-interval"
+        assert all(isinstance(values[average], float) and row[average].startswith(f"{values[average]:.1f}")
+                   for row, values in zip(shown, table["data"]))
+        assert plot["type"] == gain["type"] == "plotly" and json.loads(plot["plot"])["data"]
+        assert plot_alt.startswith(f"Bar chart of {task}") and gain_alt.startswith(f"Bar chart of {task}")
         assert "n = " in note and "bootstrap" in note and "tiny" in cards
         lines = Path(csv["value"] if isinstance(csv, dict) else csv).read_text().splitlines()
         assert lines[0].startswith("model,model_group,checkpoint") and all(f",{task}," in line for line in lines[1:])
         rows = json.loads(Path(json_file["value"] if isinstance(json_file, dict) else json_file).read_text())
         assert {r["task"] for r in rows} == {task} and "ci_low" in rows[0]
-    table, *_ = client.predict("sib200", "mean", api_name="/leaderboard")
+    table, *_ = client.predict("sib200", "all", "mean", False, api_name="/leaderboard")
     assert "mean of 2" in [row[table["headers"].index("seed")] for row in table["data"]]
+    table, *_ = client.predict("sib200", "si-ta-bn", "mean", False, api_name="/leaderboard")
+    assert table["headers"][:5] == ["model", "group:si-ta-bn", "sin_Sinh", "tam_Taml", "n"]   # the group alone
+    opened = client.predict("xnli", None, None, False, api_name="/leaderboard_refresh")   # xnli's own defaults
+    assert opened[0]["value"] == "xnli" and opened[1]["value"] == "all" and opened[2]["value"] == "checkpoints"
 
 
 def test_leaderboard_without_results_is_a_note(tmp_path):
-    v = leaderboard_view.view(tmp_path / "missing", None, "checkpoints", tmp_path)
+    v = leaderboard_view.view(tmp_path / "missing", None, None, tmp_path)
     assert v["table"].empty and "No results yet" in v["note"] and "python -m eval run" in v["note"]
+
+
+def test_leaderboard_opens_on_the_mission_benchmark_with_full_samples(tmp_path):
+    """The default task family's benchmark (SIB-200) first, though another sorts before it; partial runs hidden
+    behind a switch labelled with their n; means over seeds only where some model has several seeds."""
+    from tests.conftest import write_run
+    res = tmp_path / "results"
+    write_run(res, "m-last", "amazon_reviews", {"en": 0.5, "de": 0.4}, strategy="last", n=30)
+    write_run(res, "m-plain", "amazon_reviews", {"en": 0.2, "de": 0.2}, kind="plain", n=6)
+    for seed in (0, 1):
+        write_run(res, "t-last" + (f"-s{seed}" if seed else ""), "sib200", {"sin_Sinh": 0.5, "eng_Latn": 0.8},
+                  strategy="last", n=20, seed=seed)
+    default = get_task(load_settings().default_family).name
+    assert default == "sib200"
+    v = leaderboard_view.view(res, None, None, tmp_path, default_task=default)
+    assert v["tasks"] == ["amazon_reviews", "sib200"] and v["task"] == "sib200" and v["seeds"] == "mean"
+    assert v["languages"] == "all" and not v["has_partial"]
+    v = leaderboard_view.view(res, "amazon_reviews", None, tmp_path, default_task=default)
+    assert v["seeds"] == "checkpoints" and v["has_partial"] and v["partial_label"].endswith("(n = 6 per language)")
+    assert list(v["table"]["model"]) == ["m-last"] and "1 partial run" in v["note"] and "n = 30" in v["note"]
+    v = leaderboard_view.view(res, "amazon_reviews", None, tmp_path, partial=True, default_task=default)
+    assert list(v["table"]["model"]) == ["m-last", "m-plain (partial, n = 6)"] and "n = 6–30" in v["note"]
 
 
 def test_leaderboard_escapes_results_text(tmp_path, results):
@@ -560,25 +621,25 @@ def test_leaderboard_loads_compute_once_per_change_of_the_results_and_skip_the_m
     shutil.copytree(results, tmp_path / "results")
     computed = []
     real_view = leaderboard_view.view
-    monkeypatch.setattr(leaderboard_view, "view", lambda *a: (computed.append(a[1:3]), real_view(*a))[1])
+    monkeypatch.setattr(leaderboard_view, "view", lambda *a, **kw: (computed.append(a[1:3]), real_view(*a, **kw))[1])
     for name in ("REGISTRY", "SETTINGS", "classify_with"):
         monkeypatch.setattr(app, name, getattr(app, name))
     demo = app.build_demo(registry, load_settings(preset="tiny", results_dir=str(tmp_path / "results")))
     url = launch(demo)
     try:
         client = gradio_client.Client(url, verbose=False)
-        first = client.predict(None, "checkpoints", api_name="/leaderboard_refresh")
+        first = client.predict(None, "all", "checkpoints", False, api_name="/leaderboard_refresh")
         for _ in range(3):
-            again = client.predict(None, "checkpoints", api_name="/leaderboard_refresh")
-            assert again[1] == first[1] and again[7] == first[7]            # the same table and note
+            again = client.predict(None, "all", "checkpoints", False, api_name="/leaderboard_refresh")
+            assert again[4] == first[4] and again[12] == first[12]          # the same table and note
         assert computed == [(None, "checkpoints")]
         for _ in range(2):
-            client.predict("xnli", "checkpoints", api_name="/leaderboard")
+            client.predict("xnli", "all", "checkpoints", False, api_name="/leaderboard")
         assert computed == [(None, "checkpoints"), ("xnli", "checkpoints")]
         f = tmp_path / "results" / "plain-tiny" / "xnli.json"                  # a results file is rewritten
         st = f.stat()
         os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-        client.predict("xnli", "checkpoints", api_name="/leaderboard")
+        client.predict("xnli", "all", "checkpoints", False, api_name="/leaderboard")
         assert len(computed) == 3
 
         started, release = threading.Event(), threading.Event()
@@ -591,7 +652,7 @@ def test_leaderboard_loads_compute_once_per_change_of_the_results_and_skip_the_m
         job = client.submit("news", SINHALA, "", "", api_name="/compare")
         assert started.wait(30)
         t0 = time.time()
-        table = client.predict("xnli", "checkpoints", api_name="/leaderboard")[0]   # while the model call runs
+        table = client.predict("xnli", "all", "checkpoints", False, api_name="/leaderboard")[0]   # while a model runs
         assert "average" in table["headers"] and time.time() - t0 < 20 and not release.is_set()
         release.set()
         assert "no trained checkpoint" in job.result(timeout=60)[1]

@@ -2,12 +2,14 @@
 good results files make rows, old ones load with what they lack shown as unknown, malformed and foreign files are
 skipped with a warning."""
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from eval.__main__ import main
-from eval.leaderboard import benchmark_table, benchmarks, reference_lines, select
+from eval.leaderboard import (benchmark_table, benchmarks, language_views, partial_runs, reference_lines, select,
+                              view_columns)
 from eval.records import load_records, mean_over_seeds, model_cards
 from eval.results import SCHEMA, write_json_atomic
 
@@ -159,3 +161,33 @@ def test_model_cards_name_the_training(results_fixture):
     assert cards["tiny-nli-last"]["steps"] == 150 and cards["tiny-nli-last"]["train task"] == "xnli"
     assert cards["tiny-nli-last"]["seed"] == 0 and cards["tiny-nli-last"]["precision"] == "float32"
     assert cards["old-model"]["steps"] == "unknown" and cards["old-model"]["precision"] == "unknown"
+
+
+def test_partial_runs_are_kept_hidden_or_labelled_with_their_n(tmp_path):
+    """A `--limit` run (fewer examples of a language than the benchmark's largest sample) is partial."""
+    from tests.conftest import write_run
+    write_run(tmp_path, "full-last", "xnli", {"en": 0.8, "hi": 0.6}, strategy="last", n=40)
+    write_run(tmp_path, "plain-tiny", "xnli", {"en": 0.4, "hi": 0.3}, kind="plain", n=10)
+    write_run(tmp_path, "plain-tiny-full", "xnli", {"en": 0.45}, kind="plain", n=40)   # fewer languages: not partial
+    r = load_records(tmp_path)
+    assert {Path(f).parent.name: n for f, n in partial_runs(r, "xnli").items()} == {"plain-tiny": "10"}
+    assert set(select(r, "xnli")["model"]) == {"full-last", "plain-tiny", "plain-tiny-full"}          # "keep"
+    assert set(select(r, "xnli", partial="hide")["model"]) == {"full-last", "plain-tiny-full"}
+    labelled = benchmark_table(r, "xnli", partial="label").set_index("model")
+    assert labelled.loc["plain-tiny (partial, n = 10)", "n"] == "10" and "full-last" in labelled.index
+    assert set(reference_lines(r, "xnli", partial="hide")) == {"chance", "plain-tiny-full"}
+    with pytest.raises(ValueError, match="partial must be one of"):
+        select(r, "xnli", partial="maybe")
+
+
+def test_language_views_show_a_group_alone_sorted_by_it(results_fixture):
+    assert language_views("sib200") == {"si-ta-bn": ("sin_Sinh", "tam_Taml", "ben_Beng"),
+                                        "low-resource": language_views("sib200")["low-resource"], "all": None}
+    assert language_views("xnli") == {"all": None}
+    r = load_records(results_fixture)
+    rows = select(r, "sib200")
+    assert view_columns("sib200", rows, "si-ta-bn") == ["group:si-ta-bn", "sin_Sinh", "tam_Taml"]
+    assert view_columns("sib200", rows, "all")[:3] == ["average", "group:low-resource", "group:si-ta-bn"]
+    t = benchmark_table(r, "sib200", view="si-ta-bn", formatted=False)
+    assert list(t.columns[6:]) == ["group:si-ta-bn", "sin_Sinh", "tam_Taml", "n"]
+    assert t["group:si-ta-bn"].is_monotonic_decreasing                      # best on the group first
