@@ -175,12 +175,17 @@ def markdown(records: pd.DataFrame) -> str:
     if records.empty:
         return "(no results)\n"
     parts = []
-    for task in benchmarks(records):
-        rows = select(records, task)
-        metric = headline_metric(records, task)
-        notes = sorted(set(rows["sample_note"]))
-        parts.append(f"## {task} ({metric}, %)\n\n{benchmark_table(records, task).to_markdown(index=False)}\n\n"
-                     + "".join(f"- {n}\n" for n in notes))
+    mask = records["target_text"].fillna(False).astype(bool) if "target_text" in records else False
+    boards = ((records[~mask] if mask is not False else records, ""),
+              (records[mask] if mask is not False else records.iloc[0:0],
+               ": runs that also read unlabeled target-language text (per-language centering)"))
+    for board, title in boards:                 # never mixed: English-only runs, then those using target text
+        for task in benchmarks(board):
+            rows = select(board, task)
+            metric = headline_metric(board, task)
+            notes = sorted(set(rows["sample_note"]))
+            parts.append(f"## {task}{title} ({metric}, %)\n\n{benchmark_table(board, task).to_markdown(index=False)}"
+                         "\n\n" + "".join(f"- {n}\n" for n in notes))
     return "\n".join(parts)
 
 

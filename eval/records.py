@@ -25,7 +25,8 @@ from .results import read_results
 from tasks import TASKS
 
 UNKNOWN = "unknown"
-COLUMNS = ["model", "model_group", "checkpoint", "kind", "strategy", "family", "seed", "train_variant", "precision",
+COLUMNS = ["model", "model_group", "checkpoint", "kind", "strategy", "family", "seed", "train_variant", "recipe", "target_text",
+           "precision",
            "scoring", "task", "task_version", "task_hash", "lang", "level", "metric", "value", "ci_low", "ci_high",
            "stderr", "n", "date", "hardware", "sample_note", "encoder", "llm", "checkpoint_path", "checkpoint_sha256",
            "results_file"]
@@ -81,6 +82,22 @@ def seed_of(checkpoint_name: str, trained: dict) -> int | None:
     return int(m.group(1)) if m else None
 
 
+RECIPE_DEFAULTS = {"fusion_entropy_weight": 0.0, "transformer_last_layer_init": 0.0, "ema_decay": 0.0}
+RECIPE_TAGS = {"fusion_lr": "fusion lr", "fusion_entropy_weight": "entropy", "transformer_last_layer_init": "last init",
+               "ema_decay": "EMA"}
+
+
+def recipe_tag(recipe) -> str:
+    """How a bridge's training recipe departs from the shipped one (train_results.json's "recipe"), e.g.
+    "fusion lr 0.0001" or "EMA 0.99"; "" for the shipped recipe or a bridge that predates the record."""
+    if not isinstance(recipe, dict):
+        return ""
+    changed = {k: v for k, v in recipe.items() if k in RECIPE_DEFAULTS and v != RECIPE_DEFAULTS[k]}
+    if recipe.get("fusion_lr") not in (None, recipe.get("lr")):
+        changed = {"fusion_lr": recipe["fusion_lr"], **changed}
+    return ", ".join(f"{RECIPE_TAGS[k]} {v:g}" for k, v in changed.items())
+
+
 def run_label(name: str, scoring, precision) -> str:
     """The name a run is shown under: a run scored other than by log-likelihood, or in bfloat16, is its own row."""
     label = f"{name} ({scoring})" if scoring in ("constrained", "generate") else name
@@ -104,7 +121,8 @@ def _rows(path: Path, data: dict, results_dir) -> list[dict]:
     common = dict(model=name, model_group=run_label(SEED_SUFFIX.sub("", m["name"]), scoring, precision),
                   checkpoint=checkpoint, kind=m.get("kind") or UNKNOWN, strategy=m.get("strategy") or "-",
                   family=t.family if t else "-", seed=seed_of(checkpoint, trained),
-                  train_variant=str(trained.get("train_variant") or ""), precision=precision,
+                  train_variant=str(trained.get("train_variant") or ""), recipe=recipe_tag(trained.get("recipe")),
+                  target_text=bool(m.get("centering")), precision=precision,
                   scoring=scoring, task=task, task_version=str(task_config.get("version") or UNKNOWN),
                   task_hash=task_config.get("hash") or UNKNOWN, date=data.get("date") or UNKNOWN,
                   hardware=data.get("hardware") or UNKNOWN, sample_note=data.get("sample_note") or UNKNOWN,

@@ -7,7 +7,10 @@ seeds, and its paired gain over a baseline (the last layer; the encoder alone) o
 
 Runs are the results files of fused bridges (and the encoder-alone probe, "probe") scored with log-likelihood in
 one precision; a strategy's seeds are its runs with distinct seeds (eval.records.seed_of). Bridges trained on a
-variant of the English data (eval.records' `train_variant`) are a strategy of their own, e.g. "last (sentences<=1)".
+variant of the English data (eval.records' `train_variant`) are a strategy of their own, e.g. "last (sentences<=1)", and
+so are bridges of another training recipe ("transformer-softmax (entropy 0.05)") and runs that centre the encoder's
+states per language with unlabeled target-language text ("last +centered"); each of those is also compared with its
+plain strategy.
 """
 import numpy as np
 import pandas as pd
@@ -26,8 +29,12 @@ def runs_by_strategy(records: pd.DataFrame, task: str, precision: str | None = N
         rows = rows[rows["precision"] == precision]
     runs = rows.drop_duplicates("results_file").copy()
     runs["strategy"] = np.where(runs["kind"] == "probe", PROBE, runs["strategy"])
-    variant = runs["train_variant"].fillna("")
-    runs["strategy"] = runs["strategy"].where(variant == "", runs["strategy"] + " (" + variant + ")")
+    # a data variant, a training recipe and centering (unlabeled target-language text) each make a strategy of its own
+    for col in ("train_variant", "recipe"):
+        tag = runs[col].fillna("") if col in runs else ""
+        runs["strategy"] = runs["strategy"].where(tag == "", runs["strategy"] + " (" + tag + ")")
+    if "target_text" in runs:
+        runs["strategy"] = runs["strategy"].where(~runs["target_text"].astype(bool), runs["strategy"] + " +centered")
     out = {}
     for strategy, group in runs.groupby("strategy"):
         group = group.sort_values("seed").drop_duplicates("seed", keep="last")  # one run per seed
@@ -73,6 +80,15 @@ def accuracy_table(records: pd.DataFrame, task: str, precision: str | None = Non
     return pd.DataFrame(rows)
 
 
+def own_baseline(strategy: str) -> str:
+    """The run a variant is measured against besides the common baselines: "X +centered" against X, "X (a recipe)"
+    against X (a data variant such as "last (sentences<=1)" keeps only the common ones)."""
+    if strategy.endswith(" +centered"):
+        return strategy[:-len(" +centered")]
+    head, sep, tag = strategy.partition(" (")
+    return head if sep and not tag.startswith("sentences") else strategy
+
+
 def compare(records: pd.DataFrame, task: str, baselines=("last", PROBE), precision: str | None = None,
             n_boot: int = 1000) -> pd.DataFrame:
     """A row per (strategy, baseline, column): the seed-averaged paired difference, its interval over items
@@ -83,23 +99,21 @@ def compare(records: pd.DataFrame, task: str, baselines=("last", PROBE), precisi
     preds = {s: [read_predictions(predictions_path(f)) for f in r["results_file"]] for s, r in runs.items()}
     cols = columns_of(t, scored_languages(runs, records))
     rows = []
-    for baseline in baselines:
-        if baseline not in preds:
-            continue
-        for strategy in preds:
-            if strategy in (baseline, PROBE):
-                continue
-            for col, langs in cols.items():
-                keep = (lambda recs: recs) if langs is None else \
-                    (lambda recs, langs=langs: [r for r in recs if r.get("lang") in langs])
-                d = paired_over_seeds([keep(r) for r in preds[strategy]], [keep(r) for r in preds[baseline]],
-                                      n_boot=n_boot)
-                lo, hi = d["ci95"] or (np.nan, np.nan)
-                seeds_lo, seeds_hi = d["ci95_seeds"] or (np.nan, np.nan)
-                rows.append(dict(strategy=strategy, baseline=baseline, column=col, diff=d["diff"],
-                                 ci_low=lo, ci_high=hi, seeds_ci_low=seeds_lo, seeds_ci_high=seeds_hi,
-                                 p_value=d["p_value"], n=d["n"],
-                                 seeds=f"{d['seeds'][0]} vs {d['seeds'][1]}", per_seed=d["per_seed"]))
+    pairs = [(s, b) for b in baselines if b in preds for s in preds if s not in (b, PROBE)]
+    pairs += [(s, own_baseline(s)) for s in preds
+              if own_baseline(s) != s and own_baseline(s) in preds and own_baseline(s) not in baselines]
+    for strategy, baseline in pairs:
+        for col, langs in cols.items():
+            keep = (lambda recs: recs) if langs is None else \
+                (lambda recs, langs=langs: [r for r in recs if r.get("lang") in langs])
+            d = paired_over_seeds([keep(r) for r in preds[strategy]], [keep(r) for r in preds[baseline]],
+                                  n_boot=n_boot)
+            lo, hi = d["ci95"] or (np.nan, np.nan)
+            seeds_lo, seeds_hi = d["ci95_seeds"] or (np.nan, np.nan)
+            rows.append(dict(strategy=strategy, baseline=baseline, column=col, diff=d["diff"],
+                             ci_low=lo, ci_high=hi, seeds_ci_low=seeds_lo, seeds_ci_high=seeds_hi,
+                             p_value=d["p_value"], n=d["n"],
+                             seeds=f"{d['seeds'][0]} vs {d['seeds'][1]}", per_seed=d["per_seed"]))
     return pd.DataFrame(rows)
 
 

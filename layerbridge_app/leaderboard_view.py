@@ -184,6 +184,22 @@ def cards_html(records: pd.DataFrame) -> str:
     return "".join(items) or '<div class="lb-empty">no models</div>'
 
 
+def english_only(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the runs of bridges that learned from English alone, the runs that also read unlabeled target-language text
+    (per-language centering, fusion.centering)): the board never mixes the two."""
+    if records.empty or "target_text" not in records:
+        return records, records.iloc[0:0]
+    mask = records["target_text"].fillna(False).astype(bool)
+    return records[~mask], records[mask]
+
+
+def centred_note(centred: pd.DataFrame, task: str) -> str:
+    runs = centred.loc[centred["task"] == task, "model"].unique() if not centred.empty else []
+    return (f" {len(runs)} run{'s' if len(runs) > 1 else ''} that also read unlabeled target-language text "
+            f"(per-language centering) {'are' if len(runs) > 1 else 'is'} not mixed into this English-only board: "
+            f"see docs/results.md.") if len(runs) else ""
+
+
 def note_markdown(records: pd.DataFrame, task: str, seeds: str, hidden: dict) -> str:
     """What the numbers are: metric, n, intervals, samples, hardware; `records` are the runs shown, `hidden` the
     partial runs left out (results file -> n)."""
@@ -240,6 +256,7 @@ def view(results_dir, task: str | None, seeds: str | None, downloads: Path, lang
     labelled with their n, only when `partial`); with the controls' resolved values and choices."""
     results_dir = Path(results_dir)
     records = load_records(results_dir) if results_dir.is_dir() else pd.DataFrame()
+    records, centred = english_only(records)
     tasks = benchmarks(records)
     if not tasks:
         return dict(tasks=[], task=None, languages="all", language_choices=[("all", "all")], seeds="checkpoints",
@@ -267,4 +284,4 @@ def view(results_dir, task: str | None, seeds: str | None, downloads: Path, lang
                 gain=gain_chart(gain, task, languages), gain_alt=gain_alt(gain, task, languages),
                 cards=cards_html(mine), csv=download(mine, downloads, task, "csv"),
                 json=download(mine, downloads, task, "json"),
-                note=note_markdown(shown, task, seeds, {} if partial else hidden))
+                note=note_markdown(shown, task, seeds, {} if partial else hidden) + centred_note(centred, task))
