@@ -8,8 +8,9 @@ typed value, and the one place that value becomes a loaded model.
 
 A new model kind is one ModelSpec subclass (how it is written, how it loads) and one entry in PARSERS.
 """
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import ClassVar
 
 from . import checkpoint
 from .errors import ConfigError
@@ -20,7 +21,7 @@ class ModelSpec:
     """What names a model. Subclasses are frozen dataclasses, so specs compare and hash by value; str() writes
     a spec back as parse_model_spec reads it."""
 
-    has_encoder = True   # False where the model reads text without the encoder (alignment tasks need one)
+    has_encoder: ClassVar[bool] = True   # False where the model reads text without the encoder (alignment needs one)
 
     @classmethod
     def parse(cls, text: str) -> "ModelSpec | None":
@@ -40,19 +41,25 @@ class ModelSpec:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
-class PlainSpec(ModelSpec):
-    """plain:<preset or LLM name>: the LLM reading the prompt itself, no encoder (fusion.plain)."""
-    llm: str
-    has_encoder = False
+class PrefixedSpec(ModelSpec):
+    """A kind written <prefix>:<value>, the value being its first field."""
+    prefix: ClassVar[str]
 
     @classmethod
     def parse(cls, text):
         prefix, sep, rest = text.partition(":")
-        return cls(rest) if sep and prefix == "plain" else None
+        return cls(rest) if sep and prefix == cls.prefix else None
 
     def __str__(self):
-        return f"plain:{self.llm}"
+        return f"{self.prefix}:{getattr(self, fields(self)[0].name)}"
+
+
+@dataclass(frozen=True)
+class PlainSpec(PrefixedSpec):
+    """plain:<preset or LLM name>: the LLM reading the prompt itself, no encoder (fusion.plain)."""
+    llm: str
+    prefix: ClassVar[str] = "plain"
+    has_encoder: ClassVar[bool] = False
 
     def load(self, device=None, dtype="auto"):
         from .plain import PlainLLM
@@ -60,20 +67,13 @@ class PlainSpec(ModelSpec):
 
 
 @dataclass(frozen=True)
-class ProbeSpec(ModelSpec):
+class ProbeSpec(PrefixedSpec):
     """probe:<preset>: the preset's encoder-alone probe (fusion.probe) trained on a task's data, found among the
     checkpoints by what their files say they are (fusion.checkpoint.identify), not by their folders' names."""
     preset: str
     task: str | None = None               # the training task of the probe wanted; resolve(task) sets it
     checkpoints_dir: str = field(default=str(checkpoint.SHIPPED_DIR), compare=False)   # where to look
-
-    @classmethod
-    def parse(cls, text):
-        prefix, sep, rest = text.partition(":")
-        return cls(rest) if sep and prefix == "probe" else None
-
-    def __str__(self):
-        return f"probe:{self.preset}"
+    prefix: ClassVar[str] = "probe"
 
     def resolve(self, task):
         """The probe of `task`'s family: trained on the task that trains that family (tasks.Task.family_task)."""

@@ -40,7 +40,6 @@ class Registry:
     probes: dict = field(default_factory=dict)    # ProbeSpec -> EncoderProbe (no LLM), sharing the loaded encoder
     problems: list = field(default_factory=list)   # checkpoints that could not be loaded, with the reason
     lock: threading.Lock = field(default_factory=threading.Lock)  # one model call at a time
-    preset: str = ""
 
     def families(self) -> list[str]:
         return [f for f in FAMILIES if any(k.family == f for k in self.models)]
@@ -106,7 +105,7 @@ def load_registry(checkpoints_dir, preset: str, families=tuple(FAMILIES), strate
         first = first or model
     plain = PlainLLM(first.llm, first.llm_tokenizer, first.config.llm) if first is not None else None
     probes = load_probes(checkpoints_dir, preset, first, problems) if first is not None else {}
-    return Registry(models, {k: paths[k] for k in models}, plain, probes=probes, problems=problems, preset=preset)
+    return Registry(models, {k: paths[k] for k in models}, plain, probes=probes, problems=problems)
 
 
 def load_probes(checkpoints_dir, preset: str, bridge: FusedModel, problems: list) -> dict:

@@ -315,3 +315,51 @@ def test_config_file_values_are_read_as_the_command_lines(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--config", str(cfg)])
     assert "Truthy value expected: got ture" in capsys.readouterr().err
+
+
+def test_a_run_of_the_previous_code_exports_loads_resumes_and_gets_its_card(tmp_path):
+    """The training queue goes on with the code before the refactor: its runs keep working with this one."""
+    import shutil
+
+    from fusion import FusedModel
+    from training.export import main as export
+    from training.model_card import regenerate
+    old = ROOT / "tests" / "data" / "old_run"
+    run = tmp_path / "run"
+    shutil.copytree(old / "run", run)
+    export([str(run), str(tmp_path / "shipped")])
+    assert {p.name for p in (tmp_path / "shipped").iterdir()} == {
+        "config.json", "bridge.safetensors", "README.md", "train_results.json", "metrics.jsonl", "learning_curve.png"}
+    assert FusedModel.from_pretrained(tmp_path / "shipped", device="cpu").config.strategy == "global-softmax"
+    assert regenerate(tmp_path / "shipped") is False                 # its arguments recovered from its own card
+    trained = json.loads((tmp_path / "shipped" / "train_results.json").read_text())
+    assert trained["args"] == dict(train_file="train.jsonl", batch_size=4, seed=3, eval_every=2, lr=0.01,
+                                   temperature_lr=0.0001, weight_decay=0.0, warmup_ratio=0.0, grad_clip=1.0,
+                                   fusion_lr=0.01, fusion_entropy_weight=0.0, transformer_last_layer_init=0.0,
+                                   ema_decay=0.0)
+    assert "Final global-softmax layer weights (one learned weight per layer" in \
+        (tmp_path / "shipped" / "README.md").read_text()
+    resumed = train(TrainArgs(output_dir=str(run), preset="tiny", strategy="global-softmax", task="nli",
+                              train_file=str(old / "train.jsonl"), max_steps=6, save_every=2, eval_every=2,
+                              eval_examples=6, batch_size=4, lr=1e-2, temperature_lr=1e-4, keep_checkpoints=1, seed=3,
+                              warmup_ratio=0.0, precision="float32"))
+    summary = json.loads((resumed / "train_results.json").read_text())
+    assert summary["resumed_from"] == 4 and summary["trained_steps"] == 6
+    steps = [json.loads(line)["step"] for line in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 2, 3, 4, 4, 5, 6, 6]                      # a line per step and per dev scoring
+
+
+def test_the_training_queues_command_line_reads_as_before():
+    """scripts/train_pocket_bridges.sh's flags (its shipped recipe and the ablations' additions) keep their names
+    and meaning."""
+    from training.args import parse_args
+    a = parse_args("--preset pocket --task topic --strategy transformer-softmax --data-dir ../shared/benchdata "
+                   "--output-dir runs/x --max-steps 1000 --max-encoder-length 128 --balance false --lr 2e-3 "
+                   "--temperature-lr 2e-5 --batch-size 8 --seed 1 --eval-every 100 --patience 5 --eval-examples 300 "
+                   "--save-every 100 --keep-checkpoints 1 --precision auto --fusion-lr 1e-4 "
+                   "--fusion-entropy-weight 0.05 --transformer-last-layer-init 2 --ema-decay 0.99 "
+                   "--sentence-chunks 1".split())
+    assert (a.balance, a.max_steps, a.max_encoder_length, a.lr, a.temperature_lr, a.fusion_lr) == \
+        (False, 1000, 128, 2e-3, 2e-5, 1e-4)
+    assert (a.fusion_entropy_weight, a.transformer_last_layer_init, a.ema_decay, a.sentence_chunks, a.seed) == \
+        (0.05, 2.0, 0.99, 1, 1)
