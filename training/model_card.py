@@ -63,6 +63,53 @@ def training_time(s: dict) -> str:
             f"resumed after step {resumed} and took {last} s)")
 
 
+def stop_line(s: dict, a: dict) -> str:
+    """Which step's bridge was kept and why training stopped."""
+    if a.get("eval_every"):
+        return (f"\n- Kept the bridge of step {s['steps']} (best English dev accuracy, dev scored every "
+                f"{a['eval_every']} steps); trained {s['trained_steps']} of at most {s['max_steps']} steps; "
+                f"stopped: {s['stop_reason']}. Learning curve: {checkpoint.CURVE_FILE}")
+    if s.get("stop_reason"):
+        return f"\n- Trained {s['trained_steps']} of at most {s['max_steps']} steps; stopped: {s['stop_reason']}"
+    return ""
+
+
+def optimiser_line(a: dict) -> str:
+    """The optimiser and schedule (and the fusion's regularisation, where the arguments record it)."""
+    if "lr" not in a:
+        return "not recorded"
+    lrs = [f"fusion lr {a['fusion_lr'] or a['lr']}"] if "fusion_lr" in a else []
+    lrs += [f"temperature lr {a['temperature_lr'] or a['lr']}"] if "temperature_lr" in a else []
+    line = (f"AdamW lr {a['lr']}{' (' + ', '.join(lrs) + ')' if lrs else ''},\n  weight decay {a['weight_decay']}, "
+            f"cosine schedule with {a['warmup_ratio']:.0%} warm-up, grad clip {a['grad_clip']}")
+    if {"fusion_entropy_weight", "transformer_last_layer_init", "ema_decay"} <= set(a):
+        line += (f"\n- Fusion regularisation: entropy bonus {a['fusion_entropy_weight']}; transformer-softmax "
+                 f"last-layer logit init\n  {a['transformer_last_layer_init']}; weight average (EMA decay) "
+                 f"{a['ema_decay'] or 'none'}")
+    return line
+
+
+def weight_lines(s: dict, name: str, layers: list[int]) -> str:
+    """What strategy `name`'s layer weights ended as: shared weights (strategies that have them), per-token
+    statistics and the mean mix on English dev."""
+    out = ""
+    if "layer_weights" in s:
+        meaning = f"{STRATEGY_REGISTRY[name].weights_meaning}; " if name in STRATEGY_REGISTRY else ""
+        out += f"\n- Final {name} layer weights ({meaning}layers {layers}): {s['layer_weights']}"
+    if s.get("dev_weight_stats"):
+        ws = s["dev_weight_stats"]
+        out += (f"\n- Per-token layer weights on English dev ({ws['tokens']} tokens): mean entropy "
+                f"{ws['entropy']:.3f} nats (max {ws['max_entropy']:.3f}), mean largest weight {ws['max_weight']:.3f}, "
+                f"variation across the tokens of a text {ws['token_variation']:.3f} (total variation distance from "
+                f"the text's mean mix)")
+    if s.get("dev_layer_mix"):
+        mix = s["dev_layer_mix"]
+        top = max(range(len(mix)), key=mix.__getitem__)
+        out += (f"\n- Layer mix on English dev (mean fusion weight per layer {layers}): {mix}; heaviest: "
+                f"layer {layers[top]} ({mix[top]:.2f})")
+    return out
+
+
 def bridge_card(config: dict, s: dict) -> str:
     """A trained bridge's card: config = its config.json, s = its train_results.json (with "args")."""
     task, a = get_task(s["task"]), s.get("args", {})
@@ -71,40 +118,6 @@ def bridge_card(config: dict, s: dict) -> str:
     dev = "not measured" if s["dev_accuracy"] is None else f"{s['dev_accuracy']:.3f} (n={s['dev_examples']})"
     data = data_line(a, task) + variant_note(s.get("train_variant") or "")
     fusion = f"\n- Fusion: {config['strategy']}: {strategy.description}" if strategy else ""
-    if a.get("eval_every"):
-        stopped = (f"\n- Kept the bridge of step {s['steps']} (best English dev accuracy, dev scored every "
-                   f"{a['eval_every']} steps); trained {s['trained_steps']} of at most {s['max_steps']} steps; "
-                   f"stopped: {s['stop_reason']}. Learning curve: {checkpoint.CURVE_FILE}")
-    else:
-        stopped = (f"\n- Trained {s['trained_steps']} of at most {s['max_steps']} steps; stopped: {s['stop_reason']}"
-                   if s.get("stop_reason") else "")
-    if "lr" in a:
-        lrs = [f"fusion lr {a['fusion_lr'] or a['lr']}"] if "fusion_lr" in a else []
-        lrs += [f"temperature lr {a['temperature_lr'] or a['lr']}"] if "temperature_lr" in a else []
-        optimiser = (f"AdamW lr {a['lr']}{' (' + ', '.join(lrs) + ')' if lrs else ''},\n  weight decay "
-                     f"{a['weight_decay']}, cosine schedule with {a['warmup_ratio']:.0%} warm-up, grad clip "
-                     f"{a['grad_clip']}")
-    else:
-        optimiser = "not recorded"
-    regularisation = ""
-    if {"fusion_entropy_weight", "transformer_last_layer_init", "ema_decay"} <= set(a):
-        regularisation = (f"\n- Fusion regularisation: entropy bonus {a['fusion_entropy_weight']}; transformer-softmax "
-                          f"last-layer logit init\n  {a['transformer_last_layer_init']}; weight average (EMA decay) "
-                          f"{a['ema_decay'] or 'none'}")
-    lw = ""
-    if "layer_weights" in s:
-        meaning = f"{strategy.weights_meaning}; " if strategy else ""
-        lw = f"\n- Final {config['strategy']} layer weights ({meaning}layers {layers}): {s['layer_weights']}"
-    if s.get("dev_weight_stats"):
-        ws = s["dev_weight_stats"]
-        lw += (f"\n- Per-token layer weights on English dev ({ws['tokens']} tokens): mean entropy {ws['entropy']:.3f} "
-               f"nats (max {ws['max_entropy']:.3f}), mean largest weight {ws['max_weight']:.3f}, variation across "
-               f"the tokens of a text {ws['token_variation']:.3f} (total variation distance from the text's mean mix)")
-    if s.get("dev_layer_mix"):
-        mix = s["dev_layer_mix"]
-        top = max(range(len(mix)), key=mix.__getitem__)
-        lw += (f"\n- Layer mix on English dev (mean fusion weight per layer {layers}): {mix}; heaviest: "
-               f"layer {layers[top]} ({mix[top]:.2f})")
     return f"""# LayerBridge bridge: {task.name} / {config['strategy']}
 
 A trained bridge (fusion + mapping + boundary, {s['trainable_parameters']:,} parameters) between the frozen
@@ -112,13 +125,13 @@ encoder `{config['encoder']}` and the frozen LLM `{config['llm']}`. Load with `F
 
 - Task: {task.name} ({task.description}); prompt `{task.template}` -> {', '.join(task.choices)}{fusion}
 - Training data: {data}, English only; {examples_line(s['train_examples'], a.get('balance'))}
-- Steps: {s['steps']} x global batch {s['global_batch']} ({s['processes']} process(es)); seed {s['seed']}{stopped}
-- Optimiser: {optimiser}{regularisation}
+- Steps: {s['steps']} x global batch {s['global_batch']} ({s['processes']} process(es)); seed {s['seed']}{stop_line(s, a)}
+- Optimiser: {optimiser_line(a)}
 - Encoder input: `{config['encoder_text_prefix']}` + prompt, truncated at {config['max_encoder_length']} tokens; layer norm before
   mixing: {config['layer_norm']}; mapping: {config['mapping']}
 - Precision: frozen encoder and LLM in {s['precision']}; bridge, optimizer and loss in float32
 - Hardware: {s['hardware']}; {training_time(s)}
-- English dev accuracy: {dev}{lw}
+- English dev accuracy: {dev}{weight_lines(s, config['strategy'], layers)}
 """
 
 
