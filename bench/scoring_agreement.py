@@ -17,7 +17,6 @@ import common
 from common import BENCHDATA, REPO, header, parser, setup, table
 
 TASKS = {"xnli": ("nli", 20), "sinhala_news": ("news", 100), "amazon_reviews": ("sentiment", 20)}
-STRATEGIES = ("last", "global-softmax", "transformer-softmax")
 
 
 def main():
@@ -28,21 +27,24 @@ def main():
     args = p.parse_args()
     device = setup(args)
 
-    from eval.runner import default_languages, load_examples
+    from eval.classification import ClassificationEvaluation, load_examples
+    from fusion import FusedModel, PlainLLM, strategy_names
+    from layerbridge_app.registry import BridgeKey, find_checkpoints
     from tasks import get_task
-    from fusion import FusedModel, PlainLLM
 
     header(f"Scorings compared: loglik vs constrained ({args.preset})", device)
     base = FusedModel.from_preset(args.preset, device=device, dtype=args.precision)
     rows, same_all, n_all = [], 0, 0
     for task_name, (family, default_limit) in TASKS.items():
         task = get_task(task_name)
-        examples, _ = load_examples(task, default_languages(task, BENCHDATA), BENCHDATA, args.limit or default_limit)
+        languages = ClassificationEvaluation(task).default_languages(BENCHDATA)
+        examples, _ = load_examples(task, languages, BENCHDATA, args.limit or default_limit)
         prompts, gold = [e["prompt"] for e in examples], [e["gold"] for e in examples]   # as evaluate() selects them
         models = {"plain LLM": PlainLLM(base.llm, base.llm_tokenizer, base.config.llm)}
-        for strategy in STRATEGIES:
-            ckpt = REPO / "checkpoints" / f"{args.preset}-{family}-{strategy}"
-            models[strategy] = (FusedModel.from_pretrained(ckpt, device=device, backbones=base) if ckpt.is_dir()
+        trained = find_checkpoints(REPO / "checkpoints", args.preset, families=[family])   # seed 0, the task's own data
+        for strategy in strategy_names():
+            ckpt = trained.get(BridgeKey(family, strategy))
+            models[strategy] = (FusedModel.from_pretrained(ckpt, device=device, backbones=base) if ckpt
                                 else FusedModel.from_preset(args.preset, strategy=strategy, device=device))
         for name, model in models.items():
             preds, seconds = {}, {}

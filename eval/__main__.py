@@ -16,11 +16,11 @@ import sys
 import warnings
 from pathlib import Path
 
-from fusion.errors import DataError, LayerBridgeError
+from fusion.errors import DataError, exit_on_user_error
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fusion import PRECISIONS, STRATEGIES
+    from fusion import PRECISIONS, strategy_names
 
     from .runner import SCORINGS
     from tasks import ALIGNMENT_TASKS, FAMILIES, TASKS
@@ -30,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="evaluate a model on a task and write results + predictions",
                          description="Evaluate a model on a task; an interrupted run resumes from its predictions.")
     run.add_argument("--model", required=True,
-                     help="a checkpoint directory, a preset (tiny, pocket, paper: untrained bridge), or plain:<preset or LLM>")
+                     help="a checkpoint directory, a preset (tiny, pocket, paper: untrained bridge), plain:<preset or "
+                          "LLM> (the LLM alone) or probe:<preset> (the encoder alone, the task family's probe)")
     run.add_argument("--task", required=True,
                      help=f"one of {', '.join([*TASKS, *ALIGNMENT_TASKS])} (or a family: {', '.join(FAMILIES)})")
     run.add_argument("--languages", nargs="+", metavar="LANG", help="default: every language with test data")
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CI (0 = none)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--name", help="model name in the results (default: checkpoint dir name or preset)")
-    run.add_argument("--strategy", choices=STRATEGIES, help="fusion strategy of a preset's untrained bridge")
+    run.add_argument("--strategy", choices=strategy_names(), help="fusion strategy of a preset's untrained bridge")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--centering", metavar="DIR", help="per-language centering statistics (python -m "
                      "fusion.centering): each example's encoder states are moved onto English's by its language's "
@@ -143,13 +144,8 @@ def cmd_leaderboard(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        {"run": cmd_run, "leaderboard": cmd_leaderboard, "seeds": cmd_seeds}[args.command](args)
-    except LayerBridgeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as e:  # unwritable output directory, full disk, ...
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        with exit_on_user_error(also=(OSError,)):  # OSError: an unwritable output directory, a full disk, ...
+            {"run": cmd_run, "leaderboard": cmd_leaderboard, "seeds": cmd_seeds}[args.command](args)
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         sys.exit(130)

@@ -11,10 +11,43 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from fusion.errors import DataError
+from fusion.errors import ConfigError, DataError
 
 from tasks.data import iter_jsonl
 from tasks import AlignmentTask
+
+from .run import Run
+
+
+class AlignmentEvaluation:
+    """How an alignment task (tasks.AlignmentTask) is evaluated: retrieval over its parallel sentences, from the
+    encoder's pooled states; only a model with an encoder can be (`pooled_states`)."""
+
+    def __init__(self, task: AlignmentTask):
+        self.task = task
+
+    def known_languages(self, data_dir) -> list[str]:
+        return list(self.task.languages)
+
+    def default_languages(self, data_dir) -> list[str]:
+        return list(self.task.languages)
+
+    def check_model(self, spec):
+        """Before loading: a model that reads text without the encoder (the plain LLM) cannot be evaluated."""
+        if not spec.has_encoder:
+            raise ConfigError(no_encoder_message(self.task, spec))
+
+    def load(self, languages, data_dir, limit):
+        """Read and check the parallel sentences before the model loads (a bad file fails first)."""
+        self.rows = load_parallel(self.task, data_dir, languages)
+
+    def evaluate(self, model, run: Run) -> dict:
+        return evaluate_alignment(model, self.rows, run)
+
+
+def no_encoder_message(task, what) -> str:
+    return (f"task {task.name} compares the encoder's layers and needs a fused model (a checkpoint directory or a "
+            f"preset), not {str(what)!r}, which has no encoder")
 
 
 def load_parallel(task: AlignmentTask, data_dir, languages: list[str]) -> list[dict]:
@@ -83,3 +116,46 @@ def alignment_scores(pooled: dict, fused_layers: list[int], source: str) -> tupl
     results["average"]["n"] = N
     results[source] = {**layer_mix(src["weights"], fused_layers), "n": N}   # the mix on the English side, to compare
     return results, retrieved
+
+
+def evaluate_alignment(model, rows: list[dict], run: Run) -> dict:
+    from accelerate.utils import gather_object
+    from tqdm.auto import tqdm
+
+    task, languages, info, state, limit, data_dir = run.task, run.languages, run.info, run.state, run.limit, \
+        run.data_dir
+    if getattr(model, "pooled_states", None) is None:
+        raise ConfigError(no_encoder_message(task, info["name"]))
+    available = len(rows)
+    rows = rows[:limit] if limit else rows
+    if len(rows) < 2:
+        raise DataError(f"retrieval needs at least 2 sentences; --limit {limit} leaves {len(rows)}")
+    mine = list(range(state.process_index, len(rows), state.num_processes))
+    local = {}
+    sides = [("source", task.source)] + [(lang, lang) for lang in languages]
+    with torch.inference_mode():
+        for name, lang in tqdm(sides, desc=f"{task.name} {info['name']}", unit="lang",
+                               disable=not (run.progress and state.is_main_process)):
+            if mine:
+                p = model.pooled_states([rows[i][lang] for i in mine], batch_size=run.batch_size)
+                local[name] = (p["layers"].cpu(), p["fused"].cpu(), p["weights"].cpu())  # [L+1, n, D], [n, D], [n, L']
+    pieces = [(idx, loc) for idx, loc in gather_object([(mine, local)]) if idx]
+    inverse = torch.tensor([i for idx, _ in pieces for i in idx]).argsort()        # back to row order
+    pooled = {name: {"layers": torch.cat([loc[name][0] for _, loc in pieces], 1)[:, inverse],
+                     "fused": torch.cat([loc[name][1] for _, loc in pieces], 0)[inverse],
+                     "weights": torch.cat([loc[name][2] for _, loc in pieces], 0)[inverse]} for name, _ in sides}
+    scores, retrieved = alignment_scores(pooled, model.config.fused_layers(), task.source)
+    n = len(rows)
+    results = run.results_file(
+        "retrieval@1: cosine of mean-pooled encoder states, English -> X",
+        dict(bootstrap=0, data_source=str(data_dir),
+             layers=f"hidden states 0..{pooled[languages[0]]['layers'].shape[0] - 1} (0 = embeddings)"),
+        scores, {lang: {"effective": n, "available": available} for lang in languages},
+        (f"{'first ' + str(n) if n < available else 'all ' + str(n)} of {available} parallel sentences in "
+         f"{Path(data_dir) / task.local_file}; each English sentence retrieves among the {n} target sentences "
+         f"(fewer candidates make retrieval easier)"))
+    lines = [dict(id=row["id"], lang=lang, retrieved={k: rows[j]["id"] for k, picks in retrieved[lang].items()
+                                                      for j in [picks[i]]})
+             for lang in languages for i, row in enumerate(rows)]
+    run.write(results, lines)
+    return results

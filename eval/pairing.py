@@ -4,12 +4,12 @@ interval and an exact McNemar p-value, per language and per language group.
 Items are paired by `doc_hash` (eval.trace) where both runs recorded it, else by (language, id). Only items scored
 by both runs count, so a difference is never an artefact of different samples.
 
-    from eval.pairing import paired_difference, read_predictions
-    paired_difference(read_predictions("results/a/xnli.predictions.jsonl"),
-                      read_predictions("results/b/xnli.predictions.jsonl"))
+    from eval.pairing import paired_difference
+    from eval.predictions import read_predictions
+    paired_difference(read_predictions("results/a/xnli.predictions.jsonl")[0],
+                      read_predictions("results/b/xnli.predictions.jsonl")[0])
     # {"diff": 0.031, "ci95": [-0.012, 0.074], "n": 900, "p_value": 0.17, "languages": [...]}
 """
-import json
 import zlib
 from pathlib import Path
 
@@ -18,22 +18,12 @@ import pandas as pd
 
 from tasks import TASKS
 
-
-def read_predictions(path) -> list[dict]:
-    """The per-example records of a predictions JSONL file (lines that are not JSON objects are skipped)."""
-    out = []
-    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            out.append(record)
-    return out
+from .predictions import key, read_predictions
 
 
 def item_key(record: dict, by_hash: bool) -> tuple:
-    return ("doc", record["doc_hash"]) if by_hash else (record.get("lang"), str(record.get("id")))
+    """An item's key across runs: its doc_hash (eval.trace), else its key within a run (language, id)."""
+    return ("doc", record["doc_hash"]) if by_hash else key(record)
 
 
 def pair(records_a: list[dict], records_b: list[dict]) -> list[tuple[dict, dict]]:
@@ -191,7 +181,7 @@ def gains_over_baseline(records: pd.DataFrame, baseline: str = "last", n_boot: i
         a, b = predictions_path(run["results_file"]), None if base is None else predictions_path(base["results_file"])
         if b is None or not a.is_file() or not b.is_file():
             continue
-        ra, rb = read_predictions(a), read_predictions(b)
+        ra, rb = read_predictions(a)[0], read_predictions(b)[0]
         if not ra or any("correct" not in r for r in ra + rb):
             continue  # alignment predictions: nothing to pair
         task = TASKS.get(run["task"])

@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from fusion.files import write_text_atomic
 from fusion.scoring import SCORER_VERSION
 
 
@@ -24,11 +25,14 @@ def run_signature(model, task, scoring: str) -> str:
 
 
 def key(record: dict) -> tuple:
+    """An example's key within a run: (language, id)."""
     return record["lang"], str(record["id"])
 
 
-def read_predictions(path: Path) -> tuple[list[dict], int]:
-    """Complete records of a predictions file and the number of unreadable lines dropped (a line cut by a kill)."""
+def read_predictions(path) -> tuple[list[dict], int]:
+    """The complete records of a predictions file (JSON objects with id, lang and run: classification and alignment
+    runs' lines alike) and the number of other lines dropped (e.g. a line cut by a kill); ([], 0) for no file."""
+    path = Path(path)
     if not path.is_file():
         return [], 0
     records, bad = [], 0
@@ -40,7 +44,7 @@ def read_predictions(path: Path) -> tuple[list[dict], int]:
         except json.JSONDecodeError:
             bad += 1
             continue
-        if isinstance(record, dict) and {"id", "lang", "run"} <= set(record):
+        if isinstance(record, dict) and {"id", "lang"} <= set(record):
             records.append(record)
         else:
             bad += 1
@@ -48,12 +52,7 @@ def read_predictions(path: Path) -> tuple[list[dict], int]:
 
 
 def write_lines_atomic(path: Path, records: list[dict]):
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
 def append_lines(f, records: list[dict]):
@@ -81,7 +80,7 @@ def consolidate(pred_path: Path) -> int:
     if records or dropped or part_paths(pred_path):
         unique = {}
         for r in records:
-            unique.setdefault((*key(r), r["run"]), r)
+            unique.setdefault((*key(r), r.get("run")), r)
         write_lines_atomic(pred_path, list(unique.values()))
         for part in part_paths(pred_path):
             part.unlink()
@@ -90,7 +89,7 @@ def consolidate(pred_path: Path) -> int:
 
 def finished(pred_path: Path, signature: str, wanted: set) -> dict:
     """key -> record of the examples in `wanted` already scored under this run signature."""
-    return {key(r): r for r in read_predictions(pred_path)[0] if r["run"] == signature and key(r) in wanted}
+    return {key(r): r for r in read_predictions(pred_path)[0] if r.get("run") == signature and key(r) in wanted}
 
 
 def write_final(pred_path: Path, records: list[dict]):

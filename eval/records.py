@@ -4,22 +4,24 @@ leaderboard's long format). The leaderboard's pivots and exports, the paired com
 this one table.
 
 `model` is the run's name (with "(constrained)" / "(generate)" and "[bfloat16]" when it was scored so),
-`model_group` the same without a "-s<N>" seed suffix (the seeds of one strategy share it), `checkpoint` the
-checkpoint directory's name (fused runs of one strategy name use one bridge per task family). `lang` is a language
+`model_group` the same without the "-s<N>" suffix of its checkpoint's training seed (the seeds of one strategy share
+it; the seed is read from the checkpoint's train_results.json, never from a name), `checkpoint` the checkpoint
+directory's name (fused runs of one strategy name use one bridge per task family). `lang` is a language
 code, "average" (the unweighted mean over languages) or "group:<name>" (a named language
 group, tasks.Task.groups); `level` says which. `metric` keeps lm-evaluation-harness's key ("acc,none",
 "f1_macro,none", "retrieval@1,fused"). `train_variant` names how a bridge's training data departed from its task's
 default (training.train's summary, e.g. "sentences<=1"; "" for none). Fields that older files lack are "unknown"
 (text) or empty (numbers).
 """
-import json
-import re
 import warnings
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from fusion import checkpoint
+from fusion.errors import CheckpointError
 
 from .results import read_results
 from tasks import TASKS
@@ -30,7 +32,6 @@ COLUMNS = ["model", "model_group", "checkpoint", "kind", "strategy", "family", "
            "scoring", "task", "task_version", "task_hash", "lang", "level", "metric", "value", "ci_low", "ci_high",
            "stderr", "n", "date", "hardware", "sample_note", "encoder", "llm", "checkpoint_path", "checkpoint_sha256",
            "results_file"]
-SEED_SUFFIX = re.compile(r"-s(\d+)$")
 NOT_METRICS = ("n", "languages")
 
 
@@ -57,29 +58,31 @@ def resolve_checkpoint(path, results_dir=None) -> Path | None:
 
 
 @lru_cache(maxsize=256)
-def _read_json(path: str, mtime: float) -> dict:
+def _train_results(path: str, mtime: float) -> dict:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return checkpoint.read_train_results(path)
+    except CheckpointError:
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def train_results(checkpoint_dir) -> dict:
-    """The checkpoint's train_results.json (fusion.train), or {} when it is missing or unreadable."""
+    """The checkpoint's train_results.json (training.train), or {} when it is missing or unreadable."""
     if checkpoint_dir is None:
         return {}
-    path = Path(checkpoint_dir) / "train_results.json"
-    return _read_json(str(path), path.stat().st_mtime) if path.is_file() else {}
+    file = Path(checkpoint_dir) / checkpoint.RESULTS_FILE
+    return _train_results(str(checkpoint_dir), file.stat().st_mtime) if file.is_file() else {}
 
 
-def seed_of(checkpoint_name: str, trained: dict) -> int | None:
-    """The training seed: train_results.json's "seed", else a "-s<N>" suffix of the checkpoint name, else None."""
+def seed_of(trained: dict) -> int | None:
+    """The training seed train_results.json records, else None."""
     seed = trained.get("seed")
-    if isinstance(seed, int) and not isinstance(seed, bool):
-        return seed
-    m = SEED_SUFFIX.search(checkpoint_name or "")
-    return int(m.group(1)) if m else None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def group_name(name: str, seed: int | None) -> str:
+    """The name the seeds of one strategy share: a run's name without its "-s<seed>" suffix, where its checkpoint
+    records that training seed."""
+    return name.removesuffix(f"-s{seed}") if seed else name
 
 
 RECIPE_DEFAULTS = {"fusion_entropy_weight": 0.0, "transformer_last_layer_init": 0.0, "ema_decay": 0.0}
@@ -113,14 +116,15 @@ def _rows(path: Path, data: dict, results_dir) -> list[dict]:
     config = data.get("config") if isinstance(data.get("config"), dict) else {}
     task_config = data.get("task_config") if isinstance(data.get("task_config"), dict) else {}
     ckpt_dir = resolve_checkpoint(m.get("path"), results_dir)
-    checkpoint = Path(m["path"]).name if m.get("path") else m["name"]
+    checkpoint_name = Path(m["path"]).name if m.get("path") else m["name"]
     trained = train_results(ckpt_dir)
+    seed = seed_of(trained)
     scoring, precision = config.get("scoring") or UNKNOWN, config.get("precision") or UNKNOWN
     name = run_label(m["name"], scoring, precision)
     t = TASKS.get(task)
-    common = dict(model=name, model_group=run_label(SEED_SUFFIX.sub("", m["name"]), scoring, precision),
-                  checkpoint=checkpoint, kind=m.get("kind") or UNKNOWN, strategy=m.get("strategy") or "-",
-                  family=t.family if t else "-", seed=seed_of(checkpoint, trained),
+    common = dict(model=name, model_group=run_label(group_name(m["name"], seed), scoring, precision),
+                  checkpoint=checkpoint_name, kind=m.get("kind") or UNKNOWN, strategy=m.get("strategy") or "-",
+                  family=t.family if t else "-", seed=seed,
                   train_variant=str(trained.get("train_variant") or ""), recipe=recipe_tag(trained.get("recipe")),
                   target_text=bool(m.get("centering")), precision=precision,
                   scoring=scoring, task=task, task_version=str(task_config.get("version") or UNKNOWN),

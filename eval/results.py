@@ -24,37 +24,15 @@ still load, and readers show what is missing as unknown):
   "hardware": str, "date": str (ISO 8601, UTC), "wall_seconds": float
 }
 """
-import json
-import os
-import tempfile
-from pathlib import Path
+from fusion.errors import DataError
+from fusion.files import read_json
 
 SCHEMA = "layerbridge-results/1"
 
 
-def write_json_atomic(path, data: dict):
-    """Write to a temp file in the same directory, fsync, then rename: a killed run never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be read by others
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def read_results(path) -> dict:
     """A results file, or ValueError with the reason it is not one of ours."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"not readable JSON: {e}") from e
+    data = read_json(path, DataError)   # a ValueError
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise ValueError(f"not a {SCHEMA} file")
     for key in ("model", "task", "results"):

@@ -6,16 +6,17 @@ seeds, and its paired gain over a baseline (the last layer; the encoder alone) o
     from eval.seeds import compare; compare(load_records("results"), "sib200")
 
 Runs are the results files of fused bridges (and the encoder-alone probe, "probe") scored with log-likelihood in
-one precision; a strategy's seeds are its runs with distinct seeds (eval.records.seed_of). Bridges trained on a
-variant of the English data (eval.records' `train_variant`) are a strategy of their own, e.g. "last (sentences<=1)", and
-so are bridges of another training recipe ("transformer-softmax (entropy 0.05)") and runs that centre the encoder's
-states per language with unlabeled target-language text ("last +centered"); each of those is also compared with its
-plain strategy.
+one precision; a strategy's seeds are its runs with distinct seeds (their checkpoints' train_results.json). Bridges
+trained on a variant of the English data (eval.records' `train_variant`) are a strategy of their own, e.g.
+"last (sentences<=1)", and so are bridges of another training recipe ("transformer-softmax (entropy 0.05)") and runs
+that centre the encoder's states per language with unlabeled target-language text ("last +centered"); each of those
+is also compared with its plain strategy.
 """
 import numpy as np
 import pandas as pd
 
-from .pairing import paired_over_seeds, predictions_path, read_predictions
+from .pairing import paired_over_seeds, predictions_path
+from .predictions import read_predictions
 from tasks import TASKS
 
 PROBE = "probe"
@@ -96,7 +97,7 @@ def compare(records: pd.DataFrame, task: str, baselines=("last", PROBE), precisi
     differences (accuracy points of [0, 1])."""
     t = TASKS[task]
     runs = runs_by_strategy(records, task, precision)
-    preds = {s: [read_predictions(predictions_path(f)) for f in r["results_file"]] for s, r in runs.items()}
+    preds = {s: [read_predictions(predictions_path(f))[0] for f in r["results_file"]] for s, r in runs.items()}
     cols = columns_of(t, scored_languages(runs, records))
     rows = []
     pairs = [(s, b) for b in baselines if b in preds for s in preds if s not in (b, PROBE)]

@@ -1,29 +1,22 @@
 """LayerBridge: fuse all layers of a frozen multilingual encoder into a frozen English-centric LLM."""
-from .config import MAPPINGS, STRATEGIES, FusionConfig
+from .config import MAPPINGS, FusionConfig
 from .errors import (BackboneUnavailableError, CheckpointError, ConfigError, DataError, InputError,
                      LayerBridgeError)
 from .interface import ModelKind
 from .model import FusedModel
 from .plain import PlainLLM
 from .precision import PRECISIONS, resolve_dtype
-from .probe import PROBE_CONFIG, EncoderProbe
+from .probe import EncoderProbe
 from .presets import PRESETS, preset_config
+from .spec import ModelSpec, parse_model_spec
+from .strategies import STRATEGY_REGISTRY, Strategy, register_strategy, strategy_names
 
 
-def load_model(name_or_path: str, strategy: str | None = None, device=None, dtype="auto"):
-    """A checkpoint directory (a bridge, or an encoder-alone probe), a preset name (untrained bridge), or
-    "plain:<llm>" for the LLM alone: a model with the fusion.interface.ModelKind interface."""
-    from pathlib import Path
-    if name_or_path.startswith("plain:"):
-        return PlainLLM.from_name(name_or_path.split(":", 1)[1], device=device, dtype=dtype)
-    if name_or_path in PRESETS:
-        overrides = {"strategy": strategy} if strategy else {}
-        model = FusedModel.from_preset(name_or_path, device=device, dtype=dtype, **overrides)
-        model.name = f"{name_or_path}-{strategy}" if strategy else name_or_path
-        return model
-    if (Path(name_or_path).expanduser() / PROBE_CONFIG).is_file():
-        return EncoderProbe.from_pretrained(name_or_path, device=device, dtype=dtype)
-    if Path(name_or_path).expanduser().is_dir():
-        return FusedModel.from_pretrained(name_or_path, device=device, dtype=dtype)
-    raise ConfigError(f"{name_or_path!r} is neither a checkpoint directory, a preset ({', '.join(PRESETS)}), "
-                      f"nor plain:<llm name>")
+def load_model(spec: "str | ModelSpec", strategy: str | None = None, device=None, dtype="auto"):
+    """A model with the fusion.interface.ModelKind interface, from a model spec (fusion.spec): a checkpoint
+    directory (a bridge, or an encoder-alone probe), a preset name (untrained bridge; `strategy` picks its fusion),
+    "plain:<llm>" for the LLM alone, or "probe:<preset>" resolved for a task (ModelSpec.resolve)."""
+    spec = parse_model_spec(spec)
+    if strategy:
+        spec = spec.with_strategy(strategy)
+    return spec.load(device=device, dtype=dtype)

@@ -8,6 +8,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import weakref
 from pathlib import Path
 
 import torch
@@ -147,7 +148,9 @@ def _load_dir_quiet(path, causal_lm: bool, dtype: torch.dtype, **hub_kwargs):
 def drop_python_vocab(tokenizer):
     """transformers 5's model tokenizers (Gemma, Llama, XLM-R, ...) build their Rust tokenizer from a Python copy
     of the vocabulary and merges and then keep that copy (`_vocab`, `_merges`), which nothing reads afterwards:
-    for Gemma's 262k tokens and 515k merges it is ~0.2 GB. Encoding and decoding use the Rust tokenizer only."""
+    for Gemma's 262k tokens and 515k merges it is ~0.2 GB. Encoding and decoding use the Rust tokenizer only.
+    These are private attributes of transformers' tokenizers, deleted for a measured bar: the evaluation run's and
+    the app's peak RSS <= 1.6 GB (bench/RESULTS.md: the summary, its "Tokenizer memory" fix, and section 4)."""
     if getattr(tokenizer, "_tokenizer", None) is not None:
         for attr in ("_vocab", "_merges"):
             if isinstance(getattr(tokenizer, attr, None), (dict, list)):
@@ -225,11 +228,15 @@ def load_llm(name: str, device, dtype: torch.dtype):
     return model, tok
 
 
+# fingerprint per tokenizer, kept on our side with weak references only: (the model it was computed with, value)
+_FINGERPRINTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def fingerprint(model, tokenizer) -> str:
     """Identifies a frozen backbone: architecture, sizes and the exact tokenizer vocabulary (computed once per
-    tokenizer object: many bridges share one backbone)."""
-    cached = getattr(tokenizer, "_layerbridge_fingerprint", None)
-    if cached is not None and cached[0] is model:
+    tokenizer and model: many bridges share one backbone, and serializing Gemma's tokenizer takes seconds)."""
+    cached = _FINGERPRINTS.get(tokenizer)
+    if cached is not None and cached[0]() is model:
         return cached[1]
     cfg = model.config
     h = hashlib.sha256()
@@ -238,5 +245,5 @@ def fingerprint(model, tokenizer) -> str:
     h.update(tokenizer.backend_tokenizer.to_str().encode() if hasattr(tokenizer, "backend_tokenizer")
              else repr(sorted(tokenizer.get_vocab().items())).encode())
     release_freed_memory()  # the serialized tokenizer is tens of MB
-    tokenizer._layerbridge_fingerprint = (model, h.hexdigest()[:16])
-    return tokenizer._layerbridge_fingerprint[1]
+    _FINGERPRINTS[tokenizer] = (weakref.ref(model), h.hexdigest()[:16])
+    return _FINGERPRINTS[tokenizer][1]

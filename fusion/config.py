@@ -2,8 +2,8 @@
 from transformers import PretrainedConfig
 
 from .errors import ConfigError
+from .strategies import STRATEGY_REGISTRY
 
-STRATEGIES = ("last", "global-softmax", "transformer-softmax", "residual-softmax")
 MAPPINGS = ("linear", "mlp")
 
 
@@ -11,8 +11,9 @@ class FusionConfig(PretrainedConfig):
     """Describes a fused model: which frozen encoder and LLM, how the encoder's layers are fused and mapped.
 
     encoder / llm: a packaged name (see `fusion.backbones.PACKAGED`), a local directory, or a hub id.
-    strategy: "last" (LangBridge baseline), "global-softmax", "transformer-softmax" (the paper's), or
-        "residual-softmax" (this project's variant: h_L + a gated global softmax over all layers, starting at h_L).
+    strategy: a name in fusion.strategies.STRATEGY_REGISTRY: "last" (LangBridge baseline), "global-softmax",
+        "transformer-softmax" (the paper's), "residual-softmax" (this project's variant: h_L + a gated global softmax
+        over all layers, starting at h_L), or any strategy registered since.
     layers: encoder layer outputs to fuse, 1-based (hidden_states[i]); None = every layer output,
         the embedding output (index 0) excluded.
     layer_norm: normalise each layer (parameter-free LayerNorm) before mixing. mT5 intermediate states
@@ -80,8 +81,9 @@ class FusionConfig(PretrainedConfig):
         self.validate_names()
 
     def validate_names(self):
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(f"unknown fusion strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        if self.strategy not in STRATEGY_REGISTRY:
+            raise ConfigError(f"unknown fusion strategy {self.strategy!r}; choose one of "
+                              f"{', '.join(STRATEGY_REGISTRY)}")
         if self.mapping not in MAPPINGS:
             raise ConfigError(f"unknown mapping {self.mapping!r}; choose one of {', '.join(MAPPINGS)}")
         if not isinstance(self.max_encoder_length, int) or self.max_encoder_length < 4:

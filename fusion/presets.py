@@ -17,3 +17,9 @@ def preset_config(name: str, **overrides) -> FusionConfig:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return FusionConfig(**{**PRESETS[name], **overrides})
+
+
+def preset_of(encoder: str, llm: str | None = None) -> str | None:
+    """The preset whose encoder (and LLM, when given) these are: how a checkpoint's config names its preset."""
+    return next((name for name, p in PRESETS.items()
+                 if p["encoder"] == encoder and (llm is None or p["llm"] == llm)), None)

@@ -3,7 +3,7 @@ mean-pooled over the tokens and L2-normalised, feeds a multinomial logistic regr
 English data as the bridges (scikit-learn; its regularisation C chosen on English dev). No LLM at all.
 
 It answers the same `classify(texts, choices)` as FusedModel and PlainLLM, for the labels it was trained on.
-A probe directory holds probe_config.json (JSON) and probe.safetensors (the classifier's weights): no pickle.
+Its files (a JSON config and safetensors weights: no pickle) are laid out by fusion.checkpoint.
 """
 import json
 from dataclasses import asdict, dataclass, field
@@ -11,23 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
-from . import backbones
+from . import backbones, checkpoint
 from .centering import centered_name
-from .checkpoint import file_sha256
 from .errors import CheckpointError, ConfigError, InputError
 from .interface import check_choices, check_texts
+from .pooling import mean_pool
 from .precision import precision_name, resolve_dtype
+from .presets import preset_of
 
-PROBE_CONFIG = "probe_config.json"
-PROBE_WEIGHTS = "probe.safetensors"
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
-
-
-def probe_dir(checkpoints_dir, preset: str, family: str) -> Path:
-    """Where a preset's probe for a task family lives: <checkpoints_dir>/probe-<preset>-<family>."""
-    return Path(checkpoints_dir) / f"probe-{preset}-{family}"
 
 
 @dataclass
@@ -95,31 +88,19 @@ class EncoderProbe:
     @staticmethod
     def read(path) -> tuple:
         """(ProbeConfig, weight [K, D], bias [K]) of a probe directory, checked."""
-        path = Path(path).expanduser()
-        if not (path / PROBE_CONFIG).is_file() or not (path / PROBE_WEIGHTS).is_file():
-            raise CheckpointError(f"{path} is not a probe directory: it needs {PROBE_CONFIG} and {PROBE_WEIGHTS} "
-                                  f"(written by EncoderProbe.save_pretrained)")
+        data, weight, bias = checkpoint.read_probe(path)
         try:
-            data = json.loads((path / PROBE_CONFIG).read_text(encoding="utf-8"))
             config = ProbeConfig(**data)
-            state = load_file(str(path / PROBE_WEIGHTS))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as e:
-            raise CheckpointError(f"{path} holds a damaged probe: {e}") from e
-        except Exception as e:  # safetensors raises its own error types for damaged files
-            raise CheckpointError(f"{path / PROBE_WEIGHTS} is not a readable safetensors file: {e}") from e
-        weight, bias = state.get("weight"), state.get("bias")
-        if weight is None or bias is None or weight.shape[0] != len(config.choices) or bias.shape != (len(config.choices),):
-            raise CheckpointError(f"{path / PROBE_WEIGHTS} does not hold a classifier for {len(config.choices)} labels")
-        return config, weight.float(), bias.float()
+        except TypeError as e:
+            raise CheckpointError(f"{path} holds a damaged probe config: {e}") from e
+        if weight.shape[0] != len(config.choices) or bias.shape != (len(config.choices),):
+            raise CheckpointError(f"{path} does not hold a classifier for {len(config.choices)} labels")
+        return config, weight, bias
 
     def save_pretrained(self, path):
         if self.weight is None:
             raise ConfigError("this probe is not trained yet: call fit() first")
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / PROBE_CONFIG).write_text(json.dumps(asdict(self.config), indent=1, ensure_ascii=False), encoding="utf-8")
-        save_file({"weight": self.weight.contiguous(), "bias": self.bias.contiguous()}, str(path / PROBE_WEIGHTS),
-                  metadata={"format": "pt"})
+        checkpoint.save_probe(path, asdict(self.config), self.weight, self.bias)
 
     @property
     def device(self) -> torch.device:
@@ -132,16 +113,19 @@ class EncoderProbe:
     # ------------------------------------------------------------------ the model-kind interface (fusion.interface)
 
     def describe(self) -> dict:
-        """The results file's "model" entry: probes of one preset share the name probe-<preset> (a probe directory
-        is named probe-<preset>-<family>); the path says which one. A directory with a suffix after the family
-        (probe-pocket-news-sent, a probe trained on a variant of the data) keeps it: probe-pocket-sent, so that its
-        results never overwrite the plain probe's."""
+        """The results file's "model" entry: the probes of one preset share the name probe-<preset> (one per task
+        family; the path says which); a probe trained on a variant of its task's data (train_results.json's
+        train_variant) adds the variant's tag, e.g. probe-pocket-sent, so that its results never overwrite the
+        plain probe's. All of it read from the probe's own files, not its folder's name."""
         if self.path is None:
             return dict(name=self.name, kind="probe", path=None, strategy=None, encoder=self.config.encoder,
                         llm=None, checkpoint_sha256=None)
-        parts = self.path.name.split("-")
-        out = dict(name="-".join(parts[:2] + parts[3:]), kind="probe", path=str(self.path), strategy=None,
-                   encoder=self.config.encoder, llm=None, checkpoint_sha256=file_sha256(self.path / PROBE_WEIGHTS))
+        info = checkpoint.identify(self.path)
+        name = f"probe-{preset_of(self.config.encoder) or Path(self.config.encoder).name}"
+        if info is not None and info.variant:
+            name += f"-{info.variant}"
+        out = dict(name=name, kind="probe", path=str(self.path), strategy=None, encoder=self.config.encoder,
+                   llm=None, checkpoint_sha256=checkpoint.weights_sha256(self.path))
         if self.centering is not None:
             out["name"] = centered_name(out["name"])
             out["centering"] = self.centering.describe()
@@ -182,12 +166,10 @@ class EncoderProbe:
             truncated += [len(ids) > limit for ids in self.tokenizer(part, verbose=False)["input_ids"]]
             enc = self.tokenizer(part, padding=True, truncation=True, max_length=limit, return_tensors="pt").to(self.device)
             last = self.encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
-            last = last.float()                                                       # [B, T, D]
             if self.centering is not None and languages is not None:
                 scale, offset = self.centering.affine([-1], languages[start:start + batch_size], False, self.device)
-                last = last * scale[0] + offset[0]                                    # [B, 1, 1], [B, 1, D]
-            m = enc["attention_mask"][..., None].float()                              # [B, T, 1]
-            pooled = (last * m).sum(1) / m.sum(1)                                     # [B, D]
+                last = last.float() * scale[0] + offset[0]                            # [B, 1, 1], [B, 1, D]
+            pooled = mean_pool(last, enc["attention_mask"])                            # [B, D]
             out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu())
         return torch.cat(out), truncated
 

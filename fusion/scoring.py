@@ -12,6 +12,8 @@ Two scorings (`SCORINGS`):
 
 Both run ONE backbone pass over [prompt; the needed choice tokens side by side] with a tree attention mask.
 """
+import weakref
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -118,6 +120,11 @@ def head_logsumexp(llm, hidden: torch.Tensor, chunk: int = VOCAB_CHUNK, exact_to
     return running
 
 
+# fast_head_ok's verdict per LLM, kept on our side (weak keys: an LLM that is dropped leaves no entry). Cached because
+# the check runs the model: once per model, not once per classify call (the latency bars of bench/RESULTS.md)
+_FAST_HEAD: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
+
+
 @torch.no_grad()
 def fast_head_ok(llm) -> bool:
     """True when llm.base_model + a linear head (+ head_transform) give llm(...).logits for this model and its
@@ -126,8 +133,7 @@ def fast_head_ok(llm) -> bool:
     The check runs the model's own forward with its head cut to its first CHECK_ROWS rows (torch.func's
     functional_call; a tied input embedding is cut with it, the 3 ids lie inside): what is checked is what the model
     does after the head, and the whole head is never read (its mapped pages would count in the RSS for good)."""
-    ok = getattr(llm, "_layerbridge_fast_head", None)
-    if ok is None:
+    if llm not in _FAST_HEAD:
         ids = torch.tensor([[1, 2, 3]], device=llm.get_input_embeddings().weight.device)
         try:
             base, head = llm.base_model, llm.get_output_embeddings()
@@ -140,16 +146,31 @@ def fast_head_ok(llm) -> bool:
             ours = head_transform(llm, F.linear(hidden, *cut.values()))                   # [3, K]
             ok = base is not llm and isinstance(head, nn.Linear) and torch.allclose(
                 ours.float(), own.float(), rtol=1e-3, atol=1e-3)
-            # the one-pass scoring's tree mask must be honoured (flash attention ignores custom masks) and must be
-            # the whole story: full and sliding-window layers are built here; other kinds (chunked, ...) are not
+            # the tree mask must be the whole story: full and sliding-window layers are built here; other kinds
+            # (chunked, ...) are not
             cfg = llm.config
             types = set(getattr(cfg, "layer_types", None) or [])
-            ok = ok and getattr(cfg, "_attn_implementation", None) in ("sdpa", "eager") and (
-                types <= {"full_attention", "sliding_attention"} if types else not getattr(cfg, "sliding_window", None))
-        except (AttributeError, TypeError, RuntimeError, KeyError):
+            ok = ok and (types <= {"full_attention", "sliding_attention"} if types
+                         else not getattr(cfg, "sliding_window", None))
+            ok = ok and honours_tree_mask(llm)
+        except (AttributeError, TypeError, RuntimeError, KeyError, ValueError):
             ok = False
-        llm._layerbridge_fast_head = bool(ok)
-    return llm._layerbridge_fast_head
+        _FAST_HEAD[llm] = bool(ok)
+    return _FAST_HEAD[llm]
+
+
+def honours_tree_mask(llm) -> bool:
+    """Whether the LLM's attention follows tree_pass's custom mask (eager and SDPA do; flash attention ignores
+    custom masks and attends causally). Checked on what it computes: the hidden state of a choice token must not
+    change when another choice is laid out before it (the mask hides it), whereas reading that token as a prefix
+    does change it."""
+    emb = llm.get_input_embeddings()
+    embeds = emb(torch.tensor([[1, 2]], device=emb.weight.device))                     # [1, 2, D]: a 2-token prompt
+    mask = torch.ones(1, 2, dtype=torch.long, device=emb.weight.device)
+    alone = tree_pass(llm, embeds, mask, [[3]])[0][0, -1].float()                     # [D]
+    beside = tree_pass(llm, embeds, mask, [[2], [3]])[0][0, -1].float()                # hidden from [2]
+    after = tree_pass(llm, embeds, mask, [[2, 3]])[0][0, -1].float()                   # reads [2] first
+    return bool((beside - alone).norm() < 0.1 * (after - alone).norm())
 
 
 # ---------------------------------------------------------------- the choices' token trie

@@ -1,18 +1,50 @@
-"""The three ways of fusing the encoder's layer outputs per token (paper.md), each returning its weights.
+"""The ways of fusing the encoder's layer outputs per token (paper.md), each returning its weights, and the one
+registry of them (`STRATEGY_REGISTRY`) that the config, training, evaluation, the app and the scripts read.
 
 Input: `states` [L, B, T, D] (the fused layers, already normalised if configured) and `mask` [B, T] (1 = token).
-Output: fused [B, T, D] and weights [B, T, L] (pad tokens 0). Global softmax also exposes its [L] weights.
+Output: fused [B, T, D] and weights [B, T, L] (pad tokens 0). A strategy whose weights are shared by every token
+may also expose them as `layer_weights()` [L] (logged during training, stated in the model card).
+
+A new strategy is one nn.Module class and one `register_strategy(Strategy(...))` entry: nothing else changes.
 """
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn as nn
 
-from .config import FusionConfig
+if TYPE_CHECKING:
+    from .config import FusionConfig
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A fusion strategy: its name (FusionConfig.strategy), the module that fuses, and what is said about it."""
+    name: str
+    module: type                # nn.Module(config, num_layers, dim); forward(states, mask) -> fused, weights
+    label: str                  # a short label for a selector, e.g. "last layer (LangBridge baseline)"
+    description: str            # what it computes, one sentence (model cards)
+    weights_meaning: str        # what its layer weights mean, one line (model cards; the app's weight views)
+    per_token: bool             # whether the weights can differ between the tokens of one text
+
+
+STRATEGY_REGISTRY: dict[str, Strategy] = {}   # name -> Strategy, in the order they were registered
+
+
+def register_strategy(strategy: Strategy) -> Strategy:
+    STRATEGY_REGISTRY[strategy.name] = strategy
+    return strategy
+
+
+def strategy_names() -> list[str]:
+    """The registered strategies' names, in registration order."""
+    return list(STRATEGY_REGISTRY)
 
 
 class LastLayer(nn.Module):
     """LangBridge baseline: H = h_L. Its weights are one-hot on the last fused layer."""
 
-    def __init__(self, config: FusionConfig, num_layers: int, dim: int):
+    def __init__(self, config: "FusionConfig", num_layers: int, dim: int):
         super().__init__()
         self.num_layers = num_layers
 
@@ -26,7 +58,7 @@ class LastLayer(nn.Module):
 class GlobalSoftmax(nn.Module):
     """alpha = softmax(tau * w), tau = base + scale * t (t learned); one weight per layer, shared by all tokens."""
 
-    def __init__(self, config: FusionConfig, num_layers: int, dim: int):
+    def __init__(self, config: "FusionConfig", num_layers: int, dim: int):
         super().__init__()
         self.layer_logits = nn.Parameter(torch.zeros(num_layers))            # w: equal init
         self.temperature = nn.Parameter(torch.tensor(float(config.temperature_init)))  # t
@@ -82,7 +114,7 @@ class TransformerSoftmax(nn.Module):
     """Per token: [c; h_1 + p_1; ...; h_L + p_L] -> one post-norm transformer layer (FusionBlock) -> Linear(D -> L) on
     the CLS output -> beta = softmax over layers; H[t] = sum_l beta[t, l] h_l[t]. Tokens never see each other."""
 
-    def __init__(self, config: FusionConfig, num_layers: int, dim: int):
+    def __init__(self, config: "FusionConfig", num_layers: int, dim: int):
         super().__init__()
         self.cls = nn.Parameter(torch.zeros(dim))                           # c
         self.layer_position = nn.Parameter(torch.zeros(num_layers, dim))    # p_l
@@ -121,7 +153,7 @@ class ResidualSoftmax(nn.Module):
     LangBridge baseline and moves away from it only as far as the English loss asks. Weights shown: the effective
     share of each layer, (1[l = L] + |g|_mean alpha_l) / (1 + |g|_mean)."""
 
-    def __init__(self, config: FusionConfig, num_layers: int, dim: int):
+    def __init__(self, config: "FusionConfig", num_layers: int, dim: int):
         super().__init__()
         self.layer_logits = nn.Parameter(torch.zeros(num_layers))            # w: equal init
         self.gate = nn.Parameter(torch.zeros(dim))                          # g: 0 = last layer only
@@ -141,8 +173,29 @@ class ResidualSoftmax(nn.Module):
         return fused, weights
 
 
-STRATEGY_CLASSES = {"last": LastLayer, "global-softmax": GlobalSoftmax, "transformer-softmax": TransformerSoftmax,
-                    "residual-softmax": ResidualSoftmax}
+register_strategy(Strategy(
+    "last", LastLayer, label="last layer (LangBridge baseline)",
+    description="the encoder's last layer only, H = h_L (LangBridge's baseline)",
+    weights_meaning="one-hot on the encoder's last layer by construction, the same for every token; nothing is "
+                    "learned", per_token=False))
+register_strategy(Strategy(
+    "global-softmax", GlobalSoftmax, label="global softmax (one weight per layer)",
+    description="one learned weight per layer, alpha = softmax(tau w), H = sum_l alpha_l h_l",
+    weights_meaning="one learned weight per layer, softmax(tau w): the same mix for every token of every input",
+    per_token=False))
+register_strategy(Strategy(
+    "transformer-softmax", TransformerSoftmax, label="transformer softmax (weights per token)",
+    description="a small transformer reads each token's L layer states and gives that token its own softmax "
+                "weights over the layers, H[t] = sum_l beta[t, l] h_l[t] (the paper's)",
+    weights_meaning="every token gets its own mix over the layers, computed by a small transformer from that token's "
+                    "layer states, so rows differ from token to token and from input to input",
+    per_token=True))
+register_strategy(Strategy(
+    "residual-softmax", ResidualSoftmax, label="residual softmax (last layer + gated mix)",
+    description="the last layer plus a gated mix of all layers, H = h_L + g * sum_l alpha_l h_l, alpha = softmax(w), "
+                "g per dimension, starting at 0 (this project's)",
+    weights_meaning="each layer's effective share, (1[l = L] + mean|g| alpha_l) / (1 + mean|g|): the last layer plus "
+                    "a gated, learned mix of all layers, the same for every token of every input", per_token=False))
 
 
 class Mapping(nn.Module):
@@ -162,12 +215,12 @@ class Mapping(nn.Module):
 class Bridge(nn.Module):
     """Everything that is trained: fusion + mapping + the learned end-of-prompt boundary vector."""
 
-    def __init__(self, config: FusionConfig):
+    def __init__(self, config: "FusionConfig"):
         super().__init__()
         self.config = config
         self.layers = config.fused_layers()                                 # 1-based indices into hidden_states
         dim = config.encoder_hidden_size
-        self.fusion = STRATEGY_CLASSES[config.strategy](config, len(self.layers), dim)
+        self.fusion = STRATEGY_REGISTRY[config.strategy].module(config, len(self.layers), dim)
         self.mapping = Mapping(config.mapping, dim, config.llm_hidden_size)
         self.boundary = nn.Parameter(torch.zeros(config.llm_hidden_size))
 

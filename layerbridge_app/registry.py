@@ -1,52 +1,59 @@
 """The models the app serves, loaded once at start-up.
 
-Checkpoint directories are named <preset>-<family>-<strategy> (e.g. checkpoints/pocket-nli-transformer-softmax), or
-<preset>-<family>-<variant>-<strategy> for a bridge of that family trained on a variant of its data (e.g.
-pocket-news-sent-last: news trained on single sentences). The settings' `variants` name the variant the app serves
-per family; where that variant has a bridge for a strategy it replaces the plain one, and unlisted variants are ignored.
-All bridges of one preset share the same frozen encoder and LLM: the first checkpoint loads them, every other
-bridge is built on those same objects, and the no-encoder baseline (PlainLLM) reads the same LLM.
+Per task family and fusion strategy the app serves one bridge of its preset, found among the checkpoint directories by
+what each one's files say it is (fusion.checkpoint.identify: config.json's strategy and backbones, train_results.json's
+task, seed and data variant), never by the directory's name: the bridge trained on the family's own texts with the
+lowest seed, or, where the settings' `variants` name a data variant for the family (e.g. news: sent, single
+sentences), that variant's bridge. All bridges of one preset share the same frozen encoder and LLM: the first
+checkpoint loads them, every other bridge is built on those same objects, and the no-encoder baseline (PlainLLM)
+reads the same LLM, the encoder-alone probes the same encoder.
+
+Models are looked up by typed keys: BridgeKey(family, strategy) for a bridge, fusion.spec's PlainSpec(preset) for the
+LLM alone and ProbeSpec(preset, task) for a family's encoder-alone probe.
 """
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
-from fusion import FusedModel, PlainLLM, checkpoint
-from fusion.probe import PROBE_CONFIG, EncoderProbe, probe_dir
-from fusion.config import STRATEGIES
+from fusion import FusedModel, PlainLLM, checkpoint, strategy_names
 from fusion.errors import LayerBridgeError
-from layerbridge_app.settings import VARIANT_NAME
-from tasks import FAMILIES
+from fusion.presets import PRESETS
+from fusion.probe import EncoderProbe
+from fusion.spec import PlainSpec, ProbeSpec
+from tasks import FAMILIES, TASKS, get_task
 
 log = logging.getLogger("layerbridge.app")
-NAME = re.compile(r"^(?P<preset>[a-z0-9_]+)-(?P<family>%s)(?:-(?P<variant>%s))?-(?P<strategy>%s)$"
-                  % ("|".join(map(re.escape, FAMILIES)), VARIANT_NAME, "|".join(map(re.escape, STRATEGIES))))
+
+
+class BridgeKey(NamedTuple):
+    family: str
+    strategy: str
 
 
 @dataclass
 class Registry:
-    models: dict                              # (family, strategy) -> FusedModel
-    paths: dict                               # (family, strategy) -> checkpoint directory
+    models: dict                              # BridgeKey -> FusedModel
+    paths: dict                               # BridgeKey -> checkpoint directory
     plain: PlainLLM | None                    # the LLM alone, sharing the loaded LLM
-    probes: dict = field(default_factory=dict)    # family -> EncoderProbe (no LLM), sharing the loaded encoder
+    probes: dict = field(default_factory=dict)    # ProbeSpec -> EncoderProbe (no LLM), sharing the loaded encoder
     problems: list = field(default_factory=list)   # checkpoints that could not be loaded, with the reason
 
     def families(self) -> list[str]:
-        return [f for f in FAMILIES if any(k[0] == f for k in self.models)]
+        return [f for f in FAMILIES if any(k.family == f for k in self.models)]
 
     def strategies(self, family: str) -> list[str]:
-        return [s for s in STRATEGIES if (family, s) in self.models]
+        return [s for s in strategy_names() if (family, s) in self.models]
 
     def get(self, family: str, strategy: str) -> FusedModel | None:
-        return self.models.get((family, strategy))
+        return self.models.get(BridgeKey(family, strategy))
 
     def model(self, key):
-        """key: (family, strategy) of a loaded bridge, "plain" for the LLM reading the prompt itself, or
-        ("probe", family) for the encoder-alone baseline."""
-        if key == "plain":
+        """key: a BridgeKey (family, strategy), PlainSpec (the LLM reading the prompt itself) or ProbeSpec (the
+        encoder-alone baseline); None where that model is not loaded."""
+        if isinstance(key, PlainSpec):
             return self.plain
-        return self.probes.get(key[1]) if key[0] == "probe" else self.get(*key)
+        return self.probes.get(key) if isinstance(key, ProbeSpec) else self.models.get(key)
 
     def describe(self) -> str:
         if not self.models:
@@ -56,27 +63,29 @@ class Registry:
                 f"({m.device.type}, {m.precision})")
 
 
-def find_checkpoints(checkpoints_dir, preset: str, families=tuple(FAMILIES), strategies=STRATEGIES,
+def find_checkpoints(checkpoints_dir, preset: str, families=tuple(FAMILIES), strategies=None,
                      variants=None) -> dict:
-    """(family, strategy) -> directory, for every <preset>-<family>-<strategy> directory holding a bridge; where
-    `variants` ({family: variant}) names a variant, <preset>-<family>-<variant>-<strategy> wins over the plain one."""
-    variants = variants or {}
-    found = {}
-    root = Path(checkpoints_dir)
-    if not root.is_dir():
-        return found
-    for path in sorted(root.iterdir()):
-        m = NAME.match(path.name)
-        if not (m and m["preset"] == preset and m["family"] in families and m["strategy"] in strategies
-                and m["variant"] in (None, variants.get(m["family"])) and checkpoint.is_checkpoint(path)):
+    """BridgeKey -> directory of the bridge served for it (module docstring), among the bridges directly in
+    `checkpoints_dir` that say they are of this preset (its encoder and LLM), of one of `families` (their training
+    task's family) and `strategies` (default: every registered one)."""
+    strategies, variants = strategies or strategy_names(), variants or {}
+    backbones = PRESETS.get(preset, {})
+    candidates = {}
+    for info in checkpoint.scan(checkpoints_dir):
+        if info.kind != "fused" or (info.encoder, info.llm) != (backbones.get("encoder"), backbones.get("llm")):
             continue
-        key = (m["family"], m["strategy"])
-        if key not in found or m["variant"] is not None:    # the configured variant replaces the plain bridge
-            found[key] = path
-    return found
+        family = TASKS[info.task].family if info.task in TASKS else None
+        if family is None:
+            log.warning("skipping %s: its %s names no known task", info.path, checkpoint.RESULTS_FILE)
+            continue
+        if family in families and info.strategy in strategies and info.variant in ("", variants.get(family)):
+            candidates.setdefault(BridgeKey(family, info.strategy), []).append(info)
+    # the configured variant first, then the lowest seed (unrecorded counts as 0), then the directory's name
+    pick = lambda infos: min(infos, key=lambda i: (i.variant == "", i.seed or 0, i.path.name)).path
+    return {key: pick(infos) for key, infos in sorted(candidates.items())}
 
 
-def load_registry(checkpoints_dir, preset: str, families=tuple(FAMILIES), strategies=STRATEGIES,
+def load_registry(checkpoints_dir, preset: str, families=tuple(FAMILIES), strategies=None,
                   device=None, dtype="auto", variants=None) -> Registry:
     """Load every matching checkpoint; the backbones once, in `dtype` (fusion.precision). Broken checkpoints are
     skipped and reported."""
@@ -98,19 +107,21 @@ def load_registry(checkpoints_dir, preset: str, families=tuple(FAMILIES), strate
 
 
 def find_probes(checkpoints_dir, preset: str) -> dict:
-    """family -> <checkpoints_dir>/probe-<preset>-<family>, for every family whose encoder-alone probe is there."""
-    paths = {family: probe_dir(checkpoints_dir, preset, family) for family in FAMILIES}
-    return {family: path for family, path in paths.items() if (path / PROBE_CONFIG).is_file()}
+    """family -> the directory of its encoder-alone probe (fusion.spec.ProbeSpec.find), for every family that has one."""
+    paths = {family: ProbeSpec(preset, get_task(family).name, checkpoints_dir=str(checkpoints_dir)).find()
+             for family in FAMILIES}
+    return {family: Path(path) for family, path in paths.items() if path is not None}
 
 
 def load_probes(checkpoints_dir, preset: str, bridge: FusedModel, problems: list) -> dict:
-    """family -> the encoder-alone probe in <checkpoints_dir>/probe-<preset>-<family>, on the bridges' loaded
-    encoder (a probe trained on another encoder is skipped and reported)."""
+    """ProbeSpec -> the family's encoder-alone probe (fusion.spec.ProbeSpec.find), on the bridges' loaded encoder (a
+    probe trained on another encoder is skipped and reported)."""
     probes = {}
     for family, path in find_probes(checkpoints_dir, preset).items():
+        spec = ProbeSpec(preset, get_task(family).name, checkpoints_dir=str(checkpoints_dir))
         try:
-            probes[family] = EncoderProbe.load_on(path, bridge.encoder, bridge.encoder_tokenizer, bridge.config.encoder)
+            probes[spec] = EncoderProbe.load_on(path, bridge.encoder, bridge.encoder_tokenizer, bridge.config.encoder)
         except LayerBridgeError as e:
             log.warning("skipping %s: %s", path, e)
-            problems.append(f"{path.name}: {e}")
+            problems.append(f"{Path(path).name}: {e}")
     return probes

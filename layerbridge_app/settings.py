@@ -5,26 +5,25 @@ from pathlib import Path
 
 import yaml
 
-from fusion.config import STRATEGIES
 from fusion.errors import ConfigError
 from fusion.precision import PRECISIONS
 from fusion.scoring import SCORINGS
+from fusion.strategies import STRATEGY_REGISTRY, strategy_names
 from tasks import FAMILIES
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_FILE = ROOT / "spaces.yaml"
-APP_STRATEGIES = ("last", "global-softmax", "transformer-softmax", "residual-softmax")
-VARIANT_NAME = r"[a-z0-9]+"   # a data variant in checkpoint names <preset>-<family>-<variant>-<strategy> (registry)
+VARIANT_NAME = r"[a-z0-9]+"   # a data variant's tag (fusion.checkpoint.variant_tag), e.g. sent: single sentences
 
 
 @dataclass
 class Settings:
-    preset: str = "pocket"                  # checkpoints named <preset>-<family>-<strategy> are offered
+    preset: str = "pocket"                  # the bridges of this preset's encoder and LLM are offered
     checkpoints_dir: str = "checkpoints"
     families: list = field(default_factory=lambda: list(FAMILIES))     # task families offered (tasks.FAMILIES)
-    strategies: list = field(default_factory=lambda: list(APP_STRATEGIES))
-    variants: dict = field(default_factory=dict)    # family -> data variant served: <preset>-<family>-<variant>-<strategy>
-    default_family: str = "news"
+    strategies: list = field(default_factory=strategy_names)          # default: every registered strategy
+    variants: dict = field(default_factory=dict)    # family -> the data variant whose bridges are served (its tag)
+    default_family: str = "topic"
     default_strategy: str = "last"
     results_dir: str = "results"
     max_input_chars: int = 5000
@@ -56,7 +55,7 @@ def load_settings(path=SETTINGS_FILE, **overrides) -> Settings:
         raise ConfigError(f"{path}: unknown settings {unknown}; known: {sorted(known)}")
     data.update({k: v for k, v in overrides.items() if v is not None})
     s = Settings(**data)
-    bad = [f for f in s.families if f not in FAMILIES] + [x for x in s.strategies if x not in STRATEGIES]
+    bad = [f for f in s.families if f not in FAMILIES] + [x for x in s.strategies if x not in STRATEGY_REGISTRY]
     if bad:
         raise ConfigError(f"{path}: unknown families/strategies {bad}")
     if not isinstance(s.variants, dict) or any(f not in FAMILIES or not isinstance(v, str)

@@ -7,6 +7,7 @@ text that the heat map's "show the numbers" switch makes visible (and copyable).
 import unicodedata
 from html import escape
 
+from fusion.strategies import STRATEGY_REGISTRY
 from layerbridge_app.text import detect_language
 
 ACCENT = "37, 99, 235"  # rgb of the bars and heat cells
@@ -50,25 +51,14 @@ CSS = """
 
 SPECIAL = {"<s>", "</s>", "<pad>", "<unk>", "<bos>", "<eos>", "<mask>", "[CLS]", "[SEP]"}
 
-# What the chosen strategy's weights mean, one line each (shown under the weight views). Keyed by strategy name;
-# a strategy not listed gets WEIGHTS_MEANING_DEFAULT.
-WEIGHTS_MEANING = {
-    "last": "Last layer (LangBridge): one-hot on the encoder's last layer by construction, the same for every token; "
-            "nothing here is learned.",
-    "global-softmax": "Global softmax: one learned weight per layer, the same mix for every token of every input.",
-    "transformer-softmax": "Transformer softmax: every token gets its own mix over the layers, computed from that "
-                           "token's layer states, so rows differ from token to token and from input to input.",
-    "residual-softmax": "Residual softmax: the last layer plus a gated, learned mix of all layers; each layer's "
-                        "share is fixed after training, the same for every token of every input.",
-}
-WEIGHTS_MEANING_DEFAULT = "{strategy}: the weight the fusion gives each encoder layer."
-
-
 def weights_meaning(strategy: str | None) -> str:
-    """The one line that says what `strategy`'s layer weights mean ("" for None)."""
+    """The one line that says what `strategy`'s layer weights mean, from the strategy registry ("" for None)."""
     if not strategy:
         return ""
-    return WEIGHTS_MEANING.get(strategy) or WEIGHTS_MEANING_DEFAULT.format(strategy=strategy)
+    entry = STRATEGY_REGISTRY.get(strategy)
+    if entry is None:
+        return f"{strategy}: the weight the fusion gives each encoder layer."
+    return f"{entry.label[0].upper()}{entry.label[1:]}: {entry.weights_meaning}."
 
 
 def meaning_block(strategy: str | None) -> str:

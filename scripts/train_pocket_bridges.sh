@@ -19,9 +19,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/benchdata}
 PY=${PY:-.venv/bin/python}
-strategies="last transformer-softmax global-softmax residual-softmax"
-default_queue=""   # seed 0 of the last layer and the paper's strategy first (topic, news), then the rest, then seeds 1-2
-for pair in "last transformer-softmax" "global-softmax residual-softmax"; do
+# every registered fusion strategy (fusion.strategies.STRATEGY_REGISTRY), in registration order
+strategies=$($PY -c 'from fusion.strategies import strategy_names; print(*strategy_names())')
+first="last transformer-softmax"   # seed 0 of the last layer and the paper's strategy first (topic, news), then the
+rest=$(for s in $strategies; do case " $first " in *" $s "*) ;; *) echo "$s" ;; esac; done)   # others, then seeds 1-2
+default_queue=""
+for pair in "$first" "$rest"; do
   for family in topic news; do
     for s in $pair; do default_queue+="$family:$s:0 "; done
   done

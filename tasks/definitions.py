@@ -52,6 +52,11 @@ class Task:
     def targets(self) -> list[str]:
         return [self.target_delimiter + c for c in self.choices]
 
+    @property
+    def family_task(self) -> str:
+        """The task whose English data trains this task's family (its bridges and probes), e.g. xnli for indicxnli."""
+        return FAMILIES.get(self.family, self.name)
+
 
 NLI_LABELS = ("Entailment", "Neutral", "Contradiction")
 NLI_TEMPLATE = "Premise: {premise} Hypothesis: {hypothesis} Label:"

@@ -59,7 +59,8 @@ def write_run(root: Path, name: str, task_name: str, accuracy: dict, kind: str =
     import numpy as np
 
     from eval.metrics import classification_metrics
-    from eval.results import SCHEMA, write_json_atomic
+    from eval.results import SCHEMA
+    from fusion.files import write_json_atomic
     from tasks import get_task
     from eval.trace import doc_hash, prompt_hash, task_definition
 
@@ -90,12 +91,22 @@ def write_run(root: Path, name: str, task_name: str, accuracy: dict, kind: str =
     return results
 
 
+def seeded_checkpoint(root: Path, name: str, task: str, strategy: str, seed: int) -> Path:
+    """root/<name>/ with just a train_results.json: enough for results files to name the run's training seed."""
+    import json
+    path = root / name
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "train_results.json").write_text(json.dumps({"task": task, "strategy": strategy, "seed": seed}))
+    return path
+
+
 def write_results_fixture(root: Path) -> Path:
     """Two benchmarks (xnli; sib200 with its language groups and two seeds per strategy), a plain LLM, a probe,
     checkpoints with train_results.json, and one file in the oldest format (no config, stderr or task_config)."""
     import json
 
-    from eval.results import SCHEMA, write_json_atomic
+    from eval.results import SCHEMA
+    from fusion.files import write_json_atomic
 
     ckpts = root / "checkpoints"
     for ckpt, seed in (("tiny-nli-last", 0), ("tiny-nli-transformer-softmax", 0)):
@@ -112,9 +123,10 @@ def write_results_fixture(root: Path) -> Path:
     sib = {"eng_Latn": 0.7, "sin_Sinh": 0.4, "tam_Taml": 0.45}
     for s in (0, 1):
         suffix = f"-s{s}" if s else ""
-        write_run(res, f"tiny-topic-last{suffix}", "sib200", sib, strategy="last", n=30, seed=s)
-        write_run(res, f"tiny-topic-transformer-softmax{suffix}", "sib200",
-                  {lang: a + 0.1 for lang, a in sib.items()}, strategy="transformer-softmax", n=30, seed=s)
+        for strategy, gain in (("last", 0.0), ("transformer-softmax", 0.1)):
+            ckpt = seeded_checkpoint(ckpts, f"tiny-topic-{strategy}{suffix}", "sib200", strategy, s)
+            write_run(res, f"tiny-topic-{strategy}{suffix}", "sib200", {lang: a + gain for lang, a in sib.items()},
+                      strategy=strategy, path=ckpt, n=30, seed=s)
     write_run(res, "probe-tiny", "sib200", sib, kind="probe", n=30)
     write_json_atomic(res / "old-model" / "xnli.json", {
         "schema": SCHEMA, "model": {"name": "old-model", "kind": "fused", "strategy": "global-softmax"},

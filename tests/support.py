@@ -12,9 +12,8 @@ from pathlib import Path
 
 import torch
 
-from fusion import FusedModel
-from layerbridge_app.settings import APP_STRATEGIES
-from tasks import FAMILIES
+from fusion import FusedModel, checkpoint, strategy_names
+from tasks import FAMILIES, get_task
 
 STAND_IN = Path(__file__).resolve().parent / "stand_in"   # holds a stand-in `spaces` package (ZeroGPU); not shipped
 
@@ -27,14 +26,15 @@ def stand_in_spaces():
     return module
 
 
-def save_untrained_checkpoints(root, preset: str = "tiny", families=tuple(FAMILIES), strategies=APP_STRATEGIES,
-                               noise: float = 0.1, seed: int = 0) -> Path:
-    """root/<preset>-<family>-<strategy>/ for each pair: an untrained bridge (plus a little noise, so that the
-    strategies differ) saved with save_pretrained, the way the app finds trained ones."""
+def save_untrained_checkpoints(root, preset: str = "tiny", families=tuple(FAMILIES), strategies=None,
+                               noise: float = 0.1, seed: int = 0, variant: str = "") -> Path:
+    """root/<preset>-<family>-<strategy>/ for each pair (default: every registered strategy): an untrained bridge (plus
+    a little noise, so that the strategies differ) saved with save_pretrained, with a train_results.json that says
+    who it is (task, seed, data variant: its train_variant, e.g. "sentences<=1"), as the app finds trained ones."""
     root = Path(root)
     model = None
     for family in families:
-        for strategy in strategies:
+        for strategy in strategies or strategy_names():
             torch.manual_seed(seed)
             if model is None:
                 model = FusedModel.from_preset(preset, strategy=strategy, device="cpu")
@@ -43,7 +43,11 @@ def save_untrained_checkpoints(root, preset: str = "tiny", families=tuple(FAMILI
             with torch.no_grad():
                 for p in bridge.bridge.parameters():
                     p.add_(torch.randn_like(p) * noise)
-            bridge.save_pretrained(root / f"{preset}-{family}-{strategy}")
+            tag = checkpoint.variant_tag(variant)
+            path = root / ("-".join(x for x in (preset, family, tag, strategy) if x) + (f"-s{seed}" if seed else ""))
+            bridge.save_pretrained(path)
+            checkpoint.write_train_results(path, {"task": get_task(family).name, "seed": seed,
+                                                  "train_variant": variant})
     return root
 
 

@@ -19,13 +19,15 @@ import pytest
 import torch
 
 import app
-from eval.results import SCHEMA, write_json_atomic
+from eval.results import SCHEMA
+from fusion.files import write_json_atomic
 from tasks import get_task
+from fusion import strategy_names
 from fusion.errors import ConfigError, InputError
 from layerbridge_app import leaderboard_view, views
 from layerbridge_app.deploy import front_matter, pins
 from layerbridge_app.registry import find_checkpoints, load_registry
-from layerbridge_app.settings import APP_STRATEGIES, ROOT, load_settings
+from layerbridge_app.settings import ROOT, load_settings
 from tests.support import STAND_IN, launch, save_untrained_checkpoints, stand_in_spaces
 from layerbridge_app.text import clean_text, detect_language
 
@@ -44,7 +46,7 @@ def checkpoints(tmp_path_factory):
     news = get_task("news")
     texts = [news.prompt({"text": f"{w} story number {i}"}) for i in range(4) for w in news.choices]
     labels = [j for _ in range(4) for j in range(len(news.choices))]
-    probe = EncoderProbe.from_preset("tiny", device="cpu", dtype="float32")
+    probe = EncoderProbe.from_preset("tiny", device="cpu", dtype="float32", task=news.name)
     probe.fit(texts, labels, texts[:5], labels[:5], news.targets, grid=(1.0,))
     probe.save_pretrained(root / "probe-tiny-news")
     return root
@@ -317,7 +319,7 @@ def test_precision_setting_is_checked_and_reaches_the_backbones(checkpoints, tmp
 
 def test_registry_loads_backbones_once_and_skips_broken_checkpoints(checkpoints, tmp_path):
     reg = load_registry(checkpoints, "tiny", device="cpu")
-    assert reg.families() == ["news", "sentiment", "nli", "topic"] and len(reg.models) == 4 * len(APP_STRATEGIES)
+    assert reg.families() == ["news", "sentiment", "nli", "topic"] and len(reg.models) == 4 * len(strategy_names())
     first = next(iter(reg.models.values()))
     assert all(m.llm is first.llm and m.encoder is first.encoder for m in reg.models.values())
     assert reg.plain.llm is first.llm
@@ -332,19 +334,37 @@ def test_registry_loads_backbones_once_and_skips_broken_checkpoints(checkpoints,
     assert len(reg.problems) == 1 and "tiny-news-last" in reg.problems[0]
 
 
+def identified_bridge(root: Path, name: str, family: str, strategy: str, seed: int = 0, variant: str = "",
+                      preset: str = "tiny"):
+    """A directory that says it is a bridge (config.json) of `family`'s task, `seed` and data `variant`
+    (train_results.json), whatever its name."""
+    from fusion import PRESETS, checkpoint
+    (root / name).mkdir()
+    (root / name / "config.json").write_text(json.dumps({"model_type": "layerbridge", "strategy": strategy,
+                                                         "encoder": PRESETS[preset]["encoder"],
+                                                         "llm": PRESETS[preset]["llm"]}))
+    checkpoint.write_train_results(root / name, {"task": get_task(family).name, "seed": seed, "train_variant": variant})
+
+
 def test_a_configured_data_variant_replaces_the_plain_bridge_of_its_family(tmp_path):
-    for name in ("tiny-news-last", "tiny-news-sent-last", "tiny-news-global-softmax", "tiny-news-other-global-softmax",
-                 "tiny-nli-sent-last", "tiny-nli-last", "tiny-news-sent-last-s1"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "config.json").write_text("{}")
-    plain = find_checkpoints(tmp_path, "tiny")   # no variant configured: variant directories are ignored
-    assert {k: p.name for k, p in plain.items()} == {("news", "last"): "tiny-news-last",
-                                                     ("news", "global-softmax"): "tiny-news-global-softmax",
-                                                     ("nli", "last"): "tiny-nli-last"}
+    # the folder names are meaningless (or misleading): who a bridge is comes from its own files
+    for name, family, strategy, seed, variant in [
+            ("a", "news", "last", 0, ""), ("b", "news", "last", 0, "sentences<=1"),
+            ("c", "news", "global-softmax", 0, ""), ("d", "news", "global-softmax", 0, "sentences<=3"),
+            ("e", "nli", "last", 0, "sentences<=1"), ("f", "nli", "last", 0, ""),
+            ("0-first", "news", "last", 1, "sentences<=1"), ("00-first", "news", "last", 2, ""),
+            ("tiny-news-transformer-softmax", "topic", "transformer-softmax", 0, "")]:
+        identified_bridge(tmp_path, name, family, strategy, seed, variant)
+    identified_bridge(tmp_path, "g", "news", "residual-softmax", preset="pocket")   # another preset: not offered
+    plain = find_checkpoints(tmp_path, "tiny")   # no variant configured: variant bridges are ignored; seed 0 served
+    assert {k: p.name for k, p in plain.items()} == {("news", "last"): "a", ("news", "global-softmax"): "c",
+                                                     ("nli", "last"): "f", ("topic", "transformer-softmax"):
+                                                     "tiny-news-transformer-softmax"}
     served = find_checkpoints(tmp_path, "tiny", variants={"news": "sent"})
-    assert {k: p.name for k, p in served.items()} == {("news", "last"): "tiny-news-sent-last",   # the variant wins
-                                                      ("news", "global-softmax"): "tiny-news-global-softmax",
-                                                      ("nli", "last"): "tiny-nli-last"}   # only news asked for it
+    assert {k: p.name for k, p in served.items()} == {("news", "last"): "b",   # the variant wins, seed 0
+                                                      ("news", "global-softmax"): "c",   # sent3 is another variant
+                                                      ("nli", "last"): "f",   # only news asked for it
+                                                      ("topic", "transformer-softmax"): "tiny-news-transformer-softmax"}
     with pytest.raises(ConfigError, match="variants"):
         load_settings(variants={"weather": "sent"})
     assert load_settings().variants == {"news": "sent"}   # spaces.yaml: news/last is the sentence-trained bridge
@@ -358,7 +378,7 @@ def test_predict_sinhala(client):
     assert SINHALA in details["prompt"] and details["prompt"].startswith("News Sentence:")
 
 
-@pytest.mark.parametrize("strategy", APP_STRATEGIES)
+@pytest.mark.parametrize("strategy", strategy_names())
 def test_predict_nli_with_each_strategy(client, strategy):
     out = predict(client, family="nli", strategy=strategy, premise="எல்லோரும் தூங்குகிறார்கள்.",
                   hypothesis="யாரும் விழித்திருக்கவில்லை.")
@@ -380,11 +400,11 @@ def test_sentiment_tamil(client):
 
 def test_compare_runs_every_strategy_and_the_plain_llm(client):
     out = client.predict("news", SINHALA, "", "", api_name="/compare")
-    k = 2 * (len(APP_STRATEGIES) + 2)   # the strategies, the LLM alone, the encoder alone
+    k = 2 * (len(strategy_names()) + 2)   # the strategies, the LLM alone, the encoder alone
     labels, views_html, info, details = out[0:k:2], out[1:k:2], out[k], out[k + 1]
     targets = {t.strip() for t in get_task("news").targets}
     assert all(lab["label"] in targets for lab in labels)
-    assert list(details["models"]) == [*APP_STRATEGIES, "plain LLM", "encoder alone"]
+    assert list(details["models"]) == [*strategy_names(), "plain LLM", "encoder alone"]
     assert all(v.count('class="lb-bar"') == 4 for v in views_html[:-2]) and "no layer weights" in views_html[-2]
     assert "No LLM" in views_html[-1] and len(labels[-1]["confidences"]) == 3   # the top 3 of its 5 labels
     assert details["models"]["plain LLM"]["layer_weights"] == []
@@ -398,7 +418,7 @@ def test_topic_family_in_predict_and_compare_without_app_changes(client, server)
     assert details["task"] == "sib200" and details["language"]["code"] == "si"
     assert details["prompt"].startswith("Topic:")
     out = client.predict("topic", example, "", "", api_name="/compare")
-    assert list(out[-1]["models"]) == [*APP_STRATEGIES, "plain LLM"]
+    assert list(out[-1]["models"]) == [*strategy_names(), "plain LLM"]
     config = app.build_demo(app.REGISTRY, app.SETTINGS).config
     dropdowns = [c["props"] for c in config["components"] if c["props"].get("label") == "Task"]
     assert len(dropdowns) == 2 and all(["topic" in [v for _, v in d["choices"]] for d in dropdowns])
@@ -532,7 +552,7 @@ def test_html_payload_is_escaped_in_every_output(client):
     assert XSS in details["prompt"]  # the model saw the text as typed (JSON output, shown as text)
     compare = client.predict("news", XSS, "", "", api_name="/compare")
     assert not any("<img" in x or "<script" in x for x in compare if isinstance(x, str))
-    assert escape(XSS) in compare[2 * len(APP_STRATEGIES) + 1]  # the plain LLM's panel shows the prompt it read
+    assert escape(XSS) in compare[2 * len(strategy_names()) + 1]  # the plain LLM's panel shows the prompt it read
 
 
 # ---------------------------------------------------------------- load

@@ -1,5 +1,6 @@
-"""The import graph runs one way: fusion (model library) <- tasks (definitions, data) <- training, eval <- the app.
-Every import counts, also those inside functions; test support lives in tests/, never in the product."""
+"""The import graph runs one way: fusion (model library) <- tasks (definitions, data) <- training, eval <- the app
+<- the benchmarks (bench/). Every import counts, also those inside functions; test support lives in tests/, never in
+the product. tests/ may import anything."""
 import ast
 from pathlib import Path
 
@@ -15,6 +16,7 @@ ALLOWED = {
     "eval": {"fusion", "tasks"},
     "layerbridge_app": {"fusion", "tasks", "eval"},
     "app": {"fusion", "tasks", "eval", "layerbridge_app"},
+    "bench": {"fusion", "tasks", "training", "eval", "layerbridge_app"},   # measures the product; never part of it
 }
 
 
@@ -49,3 +51,4 @@ def test_the_graph_is_checked_at_all():
     assert len(MODULES) > 20
     assert imported_packages(ROOT / "training" / "train.py") >= {"fusion", "tasks"}
     assert "fusion" in imported_packages(ROOT / "fusion" / "model.py")   # relative imports resolve
+    assert any(layer_of(p) == "bench" for p in MODULES)                  # the benchmarks are checked too

@@ -11,7 +11,8 @@ from eval.__main__ import main
 from eval.leaderboard import (benchmark_table, benchmarks, language_views, partial_runs, reference_lines, select,
                               view_columns)
 from eval.records import load_records, mean_over_seeds, model_cards
-from eval.results import SCHEMA, write_json_atomic
+from eval.results import SCHEMA
+from fusion.files import write_json_atomic
 
 
 def result(name, task, accs: dict, date="2026-01-01T00:00:00+00:00", kind="fused", metric="acc,none"):

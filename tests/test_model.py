@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fusion import (STRATEGIES, BackboneUnavailableError, CheckpointError, ConfigError, FusedModel,
-                    FusionConfig, InputError, preset_config)
+from fusion import (BackboneUnavailableError, CheckpointError, ConfigError, FusedModel, FusionConfig, InputError,
+                    preset_config, strategy_names)
 from fusion.scoring import positions
 from tests.conftest import tiny
 
@@ -15,7 +15,7 @@ TEXTS = ["The cat sat on the mat.", "ශ්‍රී ලංකාව දිව�
 CHOICES = [" Entailment", " Neutral", " Contradiction"]
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", strategy_names())
 def test_gradients_reach_exactly_the_bridge(strategy):
     model = tiny(strategy)
     model.train()
@@ -146,10 +146,13 @@ def naive_constrained(model, text, choices):
 
 @pytest.mark.parametrize("encoder,llm", [("tiny-mt5-encoder", "tiny-gemma3"), ("tiny-bert-encoder", "tiny-llama")])
 @pytest.mark.parametrize("fast", [True, False])
-def test_constrained_scoring_equals_naive_restricted_softmax(encoder, llm, fast):
+def test_constrained_scoring_equals_naive_restricted_softmax(encoder, llm, fast, monkeypatch):
+    import fusion.scoring as scoring
     model = tiny("transformer-softmax", encoder=encoder, llm=llm)
-    if not fast:
-        model.llm._layerbridge_fast_head = False   # the per-choice fallback path
+    if fast:
+        assert scoring.fast_head_ok(model.llm)                      # the one-pass path is the one tested
+    else:
+        monkeypatch.setitem(scoring._FAST_HEAD, model.llm, False)   # the per-choice fallback path
     texts = TEXTS + ["a much longer sentence that goes past the sliding attention window of the tiny model"]
     # byte-level tiny tokenizers: the choices share " " (no branch), " Contra" branches again at "d" / "s"
     choices = CHOICES + [" Contrast"]
@@ -284,3 +287,16 @@ def test_scoring_falls_back_when_the_head_has_an_unknown_scaling():
     out = model.classify(TEXTS[:2], CHOICES)
     for text, o in zip(TEXTS[:2], out):
         assert o["loglik"] == pytest.approx(naive_logliks(model, text, CHOICES), rel=1e-6, abs=1e-5)
+
+
+def test_an_attention_that_ignores_the_tree_mask_is_caught(monkeypatch):
+    """fast_head_ok checks what the attention computes (not a private attribute): an LLM whose attention reads the
+    appended choices causally, as flash attention would, is sent to the per-choice path."""
+    import fusion.scoring as scoring
+    model = tiny("last")
+    assert scoring.honours_tree_mask(model.llm)
+    tree_mask = scoring.tree_mask
+    causal = lambda mask, group, offset: tree_mask(mask, torch.zeros_like(group), torch.arange(len(group)))
+    monkeypatch.setattr(scoring, "tree_mask", causal)            # every appended token sees the ones before it
+    assert not scoring.honours_tree_mask(model.llm)
+    assert not scoring.fast_head_ok(tiny("last").llm)

@@ -96,7 +96,8 @@ def test_strategies_over_seeds_on_the_fixture(results_fixture):
     records = load_records(results_fixture)
     acc = accuracy_table(records, "sib200").set_index("strategy")
     assert set(acc.index) == {"last", "transformer-softmax", "probe"}
-    assert acc.loc["last", "seeds"] == "1, ?" and acc.loc["probe", "seeds"] == "?"   # the fixture's s0 runs name no seed
+    # seeds come from the checkpoints' train_results.json; the fixture's probe run names no checkpoint
+    assert acc.loc["last", "seeds"] == "0, 1" and acc.loc["probe", "seeds"] == "?"
     assert acc.loc["last", "all sd"] >= 0 and acc.loc["transformer-softmax", "all"] > acc.loc["last", "all"]
     g = compare(records, "sib200", n_boot=200).set_index(["strategy", "baseline", "column"])
     row = g.loc[("transformer-softmax", "last", "all")]
@@ -112,14 +113,14 @@ def test_strategies_over_seeds_leave_out_a_language_no_run_scored(tmp_path):
     # Sinhala news lists English (its hub source has it), but the shared files hold Sinhala only: no "en" column,
     # and no "the runs share no test item" error from pairing an empty English selection
     from eval.seeds import accuracy_table, compare, markdown
-    from tests.conftest import write_run
+    from tests.conftest import seeded_checkpoint, write_run
     assert "en" in TASKS["sinhala_news"].languages
     for s in (0, 1):
-        write_run(tmp_path, f"tiny-news-last{'-s1' if s else ''}", "sinhala_news", {"si": 0.5}, strategy="last",
-                  n=60, seed=s)
-        write_run(tmp_path, f"tiny-news-residual-softmax{'-s1' if s else ''}", "sinhala_news", {"si": 0.8},
-                  strategy="residual-softmax", n=60, seed=s)
-    records = load_records(tmp_path)
+        for strategy, accuracy in (("last", 0.5), ("residual-softmax", 0.8)):
+            name = f"tiny-news-{strategy}{'-s1' if s else ''}"
+            write_run(tmp_path / "results", name, "sinhala_news", {"si": accuracy}, strategy=strategy, n=60, seed=s,
+                      path=seeded_checkpoint(tmp_path / "checkpoints", name, "sinhala_news", strategy, s))
+    records = load_records(tmp_path / "results")
     assert "en" not in accuracy_table(records, "sinhala_news").columns
     g = compare(records, "sinhala_news", n_boot=200)
     assert list(g["column"]) == ["all"] and g.iloc[0]["diff"] > 0.1 and g.iloc[0]["n"] == 60

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fusion import STRATEGIES
+from fusion import strategy_names
 from fusion.checkpoint import BRIDGE_FILE, is_checkpoint, load_bridge, read_config
 from tests.conftest import tiny
 
@@ -19,7 +19,7 @@ def hidden(model, texts):
     return hs, enc.attention_mask
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", strategy_names())
 def test_weights_sum_to_one_and_pads_are_zero(strategy):
     model = tiny(strategy)
     hs, mask = hidden(model, TEXTS)
@@ -65,7 +65,7 @@ def test_global_softmax_learns_the_temperature_and_weights():
     assert model.bridge.fusion.layer_logits.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", strategy_names())
 def test_pad_tokens_change_no_other_token(strategy):
     model = tiny(strategy)
     hs, mask = hidden(model, ["hello world"])
@@ -79,7 +79,7 @@ def test_pad_tokens_change_no_other_token(strategy):
     assert torch.all(out[:, T:] == 0) and torch.all(weights[:, T:] == 0)
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", strategy_names())
 def test_batch_equals_one_at_a_time(strategy):
     model = tiny(strategy)
     choices = [" yes", " no", " not sure at all"]

@@ -128,7 +128,8 @@ def test_probe_evaluates_through_the_harness(probe, tmp_path):
 
 def test_probe_trains_on_sentence_chunks_and_keeps_its_own_results_name(benchdata, tmp_path):
     # the encoder-alone baseline of a sentence-trained bridge: the same rows as training.train --sentence-chunks
-    from training.train import TrainArgs, prepare_data
+    from training.args import TrainArgs
+    from training.data import prepare_data
     from training.train_probe import train_probe
     out = tmp_path / "probe-tiny-news-sent"
     summary = train_probe("tiny", "news", out, data_dir=str(benchdata), max_train_examples=20, precision="float32",
@@ -139,6 +140,6 @@ def test_probe_trains_on_sentence_chunks_and_keeps_its_own_results_name(benchdat
     assert summary["dev_examples"] == len(dev) > 149          # sentences of the 149 held-out articles
     assert "sentences<=1" in (out / "README.md").read_text()
     assert load_model(str(out), device="cpu", dtype="float32").describe()["name"] == "probe-tiny-sent"
-    plain = tmp_path / "probe-tiny-news"
-    out.rename(plain)
-    assert load_model(str(plain), device="cpu", dtype="float32").describe()["name"] == "probe-tiny"
+    renamed = tmp_path / "probe-tiny-news"   # who a probe is comes from its files, not its folder's name
+    out.rename(renamed)
+    assert load_model(str(renamed), device="cpu", dtype="float32").describe()["name"] == "probe-tiny-sent"

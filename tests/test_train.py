@@ -51,10 +51,25 @@ def test_training_lowers_the_loss(tmp_path):
     assert model.config.strategy == "global-softmax"
 
 
-def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
+def interrupt_after(monkeypatch, steps: int):
+    """The next training run is killed (KeyboardInterrupt) when it reaches step `steps` + 1: `steps` steps are done,
+    those since the last checkpoint are lost."""
+    import training.train as tt
+    real = tt.batch_indices
+
+    def batch_indices(step, *rest):
+        if step == steps:
+            monkeypatch.setattr(tt, "batch_indices", real)
+            raise KeyboardInterrupt(f"simulated interruption after step {steps}")
+        return real(step, *rest)
+    monkeypatch.setattr(tt, "batch_indices", batch_indices)
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, monkeypatch):
     full = train(args(tmp_path / "a"))
+    interrupt_after(monkeypatch, 4)
     with pytest.raises(KeyboardInterrupt):
-        train(args(tmp_path / "b"), _interrupt_at=4)   # checkpoint-3 exists, step 4 is lost
+        train(args(tmp_path / "b"))   # checkpoint-3 exists, step 4 is lost
     assert (tmp_path / "b" / "run" / "checkpoint-3").is_dir()
     resumed = train(args(tmp_path / "b"))
     a, b = load_file(str(full / "bridge.safetensors")), load_file(str(resumed / "bridge.safetensors"))
@@ -121,22 +136,24 @@ def test_config_file_and_unknown_keys(tmp_path, capsys):
 def test_dev_selection_keeps_the_best_bridge_and_stops_early(tmp_path, monkeypatch):
     """Dev scored every 2 steps; scripted dev accuracies decide: the best (latest of equals) is shipped, the run stops
     after `patience` evaluations below it, the learning curve is drawn, and a rerun after the stop trains no more."""
-    import training.train as ft
     import itertools
+
+    from fusion import FusedModel
+    from training.selection import DevSelection
     # steps 2, 4, 6, 8, 10: best = step 6 (ties go to the later); then the final scoring of the kept bridge
     script = itertools.chain([0.2, 0.5, 0.5, 0.4, 0.3], itertools.repeat(0.5))
     snapshots = {}
-    real_save = ft.FusedModel.save_pretrained
+    real_save = FusedModel.save_pretrained
 
-    def fake_dev(model, task, dev, n):
+    def fake_dev(self, model):
         return {"dev_accuracy": next(script), "dev_loss": 1.0, "dev_examples": 6}
 
     def save_and_remember(self, path, *a, **k):
         if Path(path).name == "best":
             snapshots["best"] = {k_: v.clone() for k_, v in self.bridge.state_dict().items()}
         return real_save(self, path, *a, **k)
-    monkeypatch.setattr(ft, "dev_metrics", fake_dev)
-    monkeypatch.setattr(ft.FusedModel, "save_pretrained", save_and_remember)
+    monkeypatch.setattr(DevSelection, "score", fake_dev)
+    monkeypatch.setattr(FusedModel, "save_pretrained", save_and_remember)
     a = args(tmp_path, max_steps=20, eval_every=2, patience=2, save_every=4)
     out = train(a)
     result = json.loads((out / "train_results.json").read_text())
@@ -174,7 +191,7 @@ def test_sentence_chunks_train_and_score_dev_on_sentences_of_held_out_texts(benc
     # dev, the dev chunks scored first come from many articles; NLI (two text fields) refuses the option
     from tasks import get_task
     from tasks.data import sentence_chunks
-    from training.train import prepare_data
+    from training.data import prepare_data
     rows = [{"id": "a", "text": "First one is here. Second one, too, yes! Ok. A third sentence ends it?", "label": 2}]
     assert [r["text"] for r in sentence_chunks(rows, "text", 1)] == [
         "First one is here.", "Second one, too, yes!", "A third sentence ends it?"]          # "Ok." is under 4 words
@@ -215,19 +232,20 @@ def test_dev_eval_scores_a_bridge_on_its_runs_dev_texts_in_another_form(benchdat
     assert 0 <= sentences["dev_accuracy"] <= 1 and sentences["dev_loss"] > 0
     with pytest.raises(SystemExit):
         dev_main([str(tmp_path), "--data-dir", str(benchdata)])
-    assert "train_results.json is missing or has no task and seed" in capsys.readouterr().err
+    assert "has no train_results.json with a task and seed" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         dev_main([str(out), "--data-dir", str(benchdata), "--examples", "0"])
     assert "--examples must be at least 1 (got 0)" in capsys.readouterr().err
 
 
-def test_weight_average_is_scored_shipped_and_resumed_exactly(tmp_path):
+def test_weight_average_is_scored_shipped_and_resumed_exactly(tmp_path, monkeypatch):
     """--ema-decay: the bridge that ships is the moving average (not the last weights), and a resumed run gives
     the same average as an uninterrupted one (the average travels in ema.safetensors)."""
     kw = dict(ema_decay=0.5, eval_every=3, patience=0)
     full = train(args(tmp_path / "a", **kw))
+    interrupt_after(monkeypatch, 4)
     with pytest.raises(KeyboardInterrupt):
-        train(args(tmp_path / "b", **kw), _interrupt_at=4)
+        train(args(tmp_path / "b", **kw))
     assert (tmp_path / "b" / "run" / "checkpoint-3" / "ema.safetensors").is_file()
     resumed = train(args(tmp_path / "b", **kw))
     a, b = load_file(str(full / "bridge.safetensors")), load_file(str(resumed / "bridge.safetensors"))
@@ -271,3 +289,77 @@ def test_last_layer_init_starts_transformer_softmax_near_the_last_layer():
         assert min(w[-1] for w in o["token_weights"]) > 0.9      # e^6 / (e^6 + 3) = 0.993 before the block's noise
     stats = weight_stats([o["token_weights"] for o in out])
     assert stats["max_weight"] > 0.9 and stats["entropy"] < 0.4
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--balance", "ture"], "Truthy value expected: got ture"),
+    (["--max-steps", "many"], "invalid int value: 'many'"),
+    (["--strategy", "fused-somehow"], "unknown fusion strategy 'fused-somehow'"),
+])
+def test_bad_options_are_refused_with_a_message(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as e:
+        main(["--preset", "tiny", "--output-dir", str(tmp_path / "o"), *argv])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_config_file_values_are_read_as_the_command_lines(tmp_path, capsys):
+    from training.args import parse_args
+    cfg = tmp_path / "train.json"
+    cfg.write_text(json.dumps({"preset": "tiny", "balance": False, "lr": 0.01, "max_steps": 3}))
+    a = parse_args(["--config", str(cfg), "--lr", "0.5"])              # the command line wins
+    assert (a.preset, a.balance, a.lr, a.max_steps) == ("tiny", False, 0.5, 3)
+    cfg.write_text(json.dumps({"preset": "tiny", "balance": "ture"}))
+    with pytest.raises(SystemExit):
+        main(["--config", str(cfg)])
+    assert "Truthy value expected: got ture" in capsys.readouterr().err
+
+
+def test_a_run_of_the_previous_code_exports_loads_resumes_and_gets_its_card(tmp_path):
+    """The training queue goes on with the code before the refactor: its runs keep working with this one."""
+    import shutil
+
+    from fusion import FusedModel
+    from training.export import main as export
+    from training.model_card import regenerate
+    old = ROOT / "tests" / "data" / "old_run"
+    run = tmp_path / "run"
+    shutil.copytree(old / "run", run)
+    export([str(run), str(tmp_path / "shipped")])
+    assert {p.name for p in (tmp_path / "shipped").iterdir()} == {
+        "config.json", "bridge.safetensors", "README.md", "train_results.json", "metrics.jsonl", "learning_curve.png"}
+    assert FusedModel.from_pretrained(tmp_path / "shipped", device="cpu").config.strategy == "global-softmax"
+    assert regenerate(tmp_path / "shipped") is False                 # its arguments recovered from its own card
+    trained = json.loads((tmp_path / "shipped" / "train_results.json").read_text())
+    assert trained["args"] == dict(train_file="train.jsonl", batch_size=4, seed=3, eval_every=2, lr=0.01,
+                                   temperature_lr=0.0001, weight_decay=0.0, warmup_ratio=0.0, grad_clip=1.0,
+                                   fusion_lr=0.01, fusion_entropy_weight=0.0, transformer_last_layer_init=0.0,
+                                   ema_decay=0.0)
+    assert "Final global-softmax layer weights (one learned weight per layer" in \
+        (tmp_path / "shipped" / "README.md").read_text()
+    resumed = train(TrainArgs(output_dir=str(run), preset="tiny", strategy="global-softmax", task="nli",
+                              train_file=str(old / "train.jsonl"), max_steps=6, save_every=2, eval_every=2,
+                              eval_examples=6, batch_size=4, lr=1e-2, temperature_lr=1e-4, keep_checkpoints=1, seed=3,
+                              warmup_ratio=0.0, precision="float32"))
+    summary = json.loads((resumed / "train_results.json").read_text())
+    assert summary["resumed_from"] == 4 and summary["trained_steps"] == 6
+    steps = [json.loads(line)["step"] for line in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 2, 3, 4, 4, 5, 6, 6]                      # a line per step and per dev scoring
+
+
+def test_the_training_queues_command_line_reads_as_before():
+    """scripts/train_pocket_bridges.sh's flags (its shipped recipe and the ablations' additions) keep their names
+    and meaning."""
+    from training.args import parse_args
+    a = parse_args("--preset pocket --task topic --strategy transformer-softmax --data-dir ../shared/benchdata "
+                   "--output-dir runs/x --max-steps 1000 --max-encoder-length 128 --balance false --lr 2e-3 "
+                   "--temperature-lr 2e-5 --batch-size 8 --seed 1 --eval-every 100 --patience 5 --eval-examples 300 "
+                   "--save-every 100 --keep-checkpoints 1 --precision auto --fusion-lr 1e-4 "
+                   "--fusion-entropy-weight 0.05 --transformer-last-layer-init 2 --ema-decay 0.99 "
+                   "--sentence-chunks 1".split())
+    assert (a.balance, a.max_steps, a.max_encoder_length, a.lr, a.temperature_lr, a.fusion_lr) == \
+        (False, 1000, 128, 2e-3, 2e-5, 1e-4)
+    assert (a.fusion_entropy_weight, a.transformer_last_layer_init, a.ema_decay, a.sentence_chunks, a.seed) == \
+        (0.05, 2.0, 0.99, 1, 1)

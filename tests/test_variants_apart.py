@@ -5,7 +5,7 @@ import json
 
 from eval.leaderboard import markdown
 from eval.records import load_records, recipe_tag
-from eval.results import write_json_atomic
+from fusion.files import write_json_atomic
 from eval.seeds import compare, own_baseline, runs_by_strategy
 from layerbridge_app import leaderboard_view
 from tests.conftest import write_run
@@ -13,8 +13,17 @@ from tests.conftest import write_run
 SIB = {"eng_Latn": 0.7, "sin_Sinh": 0.4, "tam_Taml": 0.45}
 
 
-def centred(results_dir, name, seed):
-    write_run(results_dir, name, "sib200", {k: v + 0.1 for k, v in SIB.items()}, strategy="last", n=30, seed=seed)
+def bridge(tmp_path, name, seed):
+    """A checkpoint directory whose train_results.json records its seed (where eval.records reads it)."""
+    path = tmp_path / "ckpt" / name
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "train_results.json").write_text(json.dumps({"task": "sib200", "seed": seed}))
+    return path
+
+
+def centred(results_dir, name, seed, path):
+    write_run(results_dir, name, "sib200", {k: v + 0.1 for k, v in SIB.items()}, strategy="last", n=30, seed=seed,
+              path=path)
     f = results_dir / name / "sib200.json"
     data = json.loads(f.read_text())
     data["model"]["centering"] = {"uses_unlabeled_target_text": True}
@@ -25,8 +34,9 @@ def fixture(tmp_path):
     res = tmp_path / "results"
     for s in (0, 1):
         suffix = f"-s{s}" if s else ""
-        write_run(res, f"tiny-topic-last{suffix}", "sib200", SIB, strategy="last", n=30, seed=s)
-        centred(res, f"tiny-topic-last+centered{suffix}", s)
+        path = bridge(tmp_path, f"tiny-topic-last{suffix}", s)
+        write_run(res, f"tiny-topic-last{suffix}", "sib200", SIB, strategy="last", n=30, seed=s, path=path)
+        centred(res, f"tiny-topic-last+centered{suffix}", s, path)
     ckpt = tmp_path / "ckpt" / "tiny-topic-transformer-softmax-ent"
     ckpt.mkdir(parents=True)
     (ckpt / "train_results.json").write_text(json.dumps({"seed": 0, "recipe": {
@@ -52,7 +62,7 @@ def test_seeds_keep_recipes_and_centering_apart_and_compare_each_with_its_plain_
     records = load_records(res)
     runs = runs_by_strategy(records, "sib200")
     assert set(runs) == {"last", "last +centered", "transformer-softmax (entropy 0.05)"}
-    assert len(runs["last +centered"]) == 2 and 1 in list(runs["last +centered"]["seed"])
+    assert list(runs["last +centered"]["seed"]) == [0, 1] and list(runs["last"]["seed"]) == [0, 1]
     pairs = set(map(tuple, compare(records, "sib200", n_boot=50)[["strategy", "baseline"]].values))
     assert ("last +centered", "last") in pairs and ("transformer-softmax (entropy 0.05)", "last") in pairs
     assert own_baseline("transformer-softmax (entropy 0.05)") == "transformer-softmax"

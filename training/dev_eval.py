@@ -1,4 +1,5 @@
-"""Score a trained bridge on the English dev set of its training run, rebuilt as training builds it (the same
+"""Scoring a bridge on English dev: `dev_metrics` (what training records at every dev scoring), and a command that
+scores a trained bridge on the English dev set of its training run, rebuilt as training builds it (the same
 held-out texts for the run's seed), in the form asked for: e.g. a whole-article news bridge on the sentences of its
 held-out articles, so that two training variants are compared on the same English rows. English only: it may
 decide between variants; it never reads a test set.
@@ -7,34 +8,51 @@ decide between variants; it never reads a test set.
 """
 import argparse
 import json
-import sys
-from pathlib import Path
+import math
 
-from fusion.errors import DataError, LayerBridgeError
+from fusion import checkpoint
+from fusion.errors import DataError, exit_on_user_error
 from fusion.model import FusedModel
+from fusion.weight_stats import weight_stats
 from tasks import get_task
 
-from .train import RESULTS_FILE, TrainArgs, dev_metrics, prepare_data, train_variant
+from .args import TrainArgs
+from .data import prepare_data
+
+
+def dev_metrics(model: FusedModel, task, dev: list[dict], n: int) -> dict | None:
+    """Accuracy and mean cross-entropy over the choices (-log p(gold)) on the first n dev rows (a fixed set), and
+    the fusion's layer mix there (its weight per fused layer, averaged over each text's tokens and the texts): an
+    English-only view of what the bridge reads, e.g. a per-token fusion collapsing onto one early layer."""
+    if n <= 0 or not dev:
+        return None
+    rows = dev[:n]
+    mode = model.training
+    model.train(False)
+    preds = model.classify([task.prompt(r) for r in rows], task.targets, batch_size=16)
+    model.train(mode)
+    acc = sum(p["pred"] == r["label"] for p, r in zip(preds, rows)) / len(rows)
+    loss = -sum(math.log(max(p["probs"][r["label"]], 1e-12)) for p, r in zip(preds, rows)) / len(rows)
+    mix = [round(sum(w) / len(preds), 4) for w in zip(*(p["layer_weights"] for p in preds))]   # [L']
+    return {"dev_accuracy": round(acc, 5), "dev_loss": round(loss, 5), "dev_examples": len(rows),
+            "dev_layer_mix": mix, "dev_weight_stats": weight_stats([p["token_weights"] for p in preds])}
 
 
 def dev_eval(checkpoint_dir, data_dir, sentence_chunks: int = 0, examples: int = 300, precision: str = "auto",
              backbones: FusedModel | None = None) -> tuple[dict, FusedModel]:
     """({checkpoint, task, seed, form, precision, dev_accuracy, dev_loss, dev_examples} on the run's English dev
     rows, the loaded model); `backbones`: a model whose frozen encoder and LLM to share (FusedModel.from_pretrained)."""
-    results = Path(checkpoint_dir) / RESULTS_FILE
-    try:
-        trained = json.loads(results.read_text(encoding="utf-8"))
-        task_name, seed = trained["task"], int(trained["seed"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise DataError(f"{results} is missing or has no task and seed (a bridge from python -m training.train "
-                        f"and training.export has one): {e}") from e
-    task = get_task(task_name)
-    args = TrainArgs(task=task_name, data_dir=str(data_dir), seed=seed, sentence_chunks=sentence_chunks)
+    info = checkpoint.identify(checkpoint_dir)
+    if info is None or info.task is None or info.seed is None:
+        raise DataError(f"{checkpoint_dir} has no {checkpoint.RESULTS_FILE} with a task and seed (a bridge from "
+                        f"python -m training.train and training.export has one)")
+    task = get_task(info.task)
+    args = TrainArgs(task=info.task, data_dir=str(data_dir), seed=info.seed, sentence_chunks=sentence_chunks)
     _, dev = prepare_data(args, task)
     model = FusedModel.from_pretrained(checkpoint_dir, dtype=precision, backbones=backbones)
     scores = dev_metrics(model, task, dev, examples)
-    return ({"checkpoint": str(checkpoint_dir), "task": task_name, "seed": seed,
-             "form": train_variant(sentence_chunks) or "whole texts",
+    return ({"checkpoint": str(checkpoint_dir), "task": info.task, "seed": info.seed,
+             "form": checkpoint.data_variant(sentence_chunks) or "whole texts",
              "precision": model.precision, **{k: scores[k] for k in ("dev_accuracy", "dev_loss", "dev_examples")}},
             model)
 
@@ -49,14 +67,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.examples < 1:
         p.error(f"--examples must be at least 1 (got {args.examples})")
-    try:
+    with exit_on_user_error():
         model = None
         for ckpt in args.checkpoints:
             scores, model = dev_eval(ckpt, args.data_dir, args.sentence_chunks, args.examples, args.precision, model)
             print(json.dumps(scores), flush=True)
-    except LayerBridgeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

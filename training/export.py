@@ -1,14 +1,11 @@
-"""Ship a finished training run: its final bridge (fusion.checkpoint's files) and the run's reports.
+"""Ship a finished training run: its final bridge and the run's reports (fusion.checkpoint.SHIPPED_FILES).
 
     python -m training.export runs/pocket-nli-last-s0 checkpoints/pocket-nli-last
 """
 import argparse
-import sys
 
 from fusion import checkpoint
-from fusion.errors import LayerBridgeError
-
-from .train import CURVE_FILE, METRICS_FILE, RESULTS_FILE
+from fusion.errors import exit_on_user_error
 
 
 def main(argv=None):
@@ -16,11 +13,8 @@ def main(argv=None):
     p.add_argument("run", help="a training run's output directory (python -m training.train --output-dir)")
     p.add_argument("dest", help="where the checkpoint goes, e.g. checkpoints/<preset>-<family>-<strategy>")
     args = p.parse_args(argv)
-    try:
-        checkpoint.copy(args.run, args.dest, extra=(RESULTS_FILE, METRICS_FILE, CURVE_FILE))
-    except LayerBridgeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    with exit_on_user_error():
+        checkpoint.copy(args.run, args.dest)
 
 
 if __name__ == "__main__":

@@ -7,17 +7,18 @@ The training and dev rows are exactly those `python -m training.train` uses with
 """
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-from fusion import backbones
-from fusion.errors import LayerBridgeError
+from fusion import backbones, checkpoint
+from fusion.errors import exit_on_user_error
 from fusion.presets import PRESETS
-from fusion.probe import C_GRID, EncoderProbe
+from fusion.probe import EncoderProbe
 from tasks import get_task
 
-from .train import TrainArgs, prepare_data, train_variant, train_variant_note
+from .args import TrainArgs
+from .data import prepare_data
+from .model_card import card
 
 
 def train_probe(preset: str, task_name: str, output_dir, data_dir=None, train_file=None, dev_file=None,
@@ -37,26 +38,18 @@ def train_probe(preset: str, task_name: str, output_dir, data_dir=None, train_fi
     probe.save_pretrained(out)
     summary = {"task": task.name, "kind": "probe", "preset": preset, "encoder": probe.config.encoder, **record,
                "seed": seed, "precision": probe.precision, "balance": balance,
-               "train_variant": train_variant(sentence_chunks), "hardware": backbones.hardware(),
-               "seconds": round(time.time() - t0, 1)}
-    (out / "train_results.json").write_text(json.dumps(summary, indent=1))
-    data = train_file or (f"{data_dir}/{task.train_local}" if data_dir else "the hub")
-    data += train_variant_note(sentence_chunks)
-    (out / "README.md").write_text(f"""# Encoder-alone baseline: {task.name}
-
-No LLM: the frozen encoder `{probe.config.encoder}` (input `{probe.config.encoder_text_prefix}` + the task prompt
-`{task.template}`, truncated at {probe.config.max_encoder_length} tokens), its last layer mean-pooled and
-L2-normalised, and a multinomial logistic regression (scikit-learn) over {', '.join(task.choices)}.
-
-- Training data: {data}, English only; {record['train_examples']} examples ({'class-balanced' if balance else 'all, as the file has them'}), seed {seed}
-- Regularisation: C = {record['C']}, chosen on English dev (n={record['dev_examples']}) among {', '.join(map(str, C_GRID))};
-  dev accuracy per C: {json.dumps(record['dev_accuracy_per_C'])}
-- Precision of the encoder: {summary['precision']}; hardware: {summary['hardware']}; {summary['seconds']} s
-""", encoding="utf-8")
+               "train_variant": checkpoint.data_variant(sentence_chunks), "hardware": backbones.hardware(),
+               "seconds": round(time.time() - t0, 1),
+               "args": dict(preset=preset, task=task_name, data_dir=data_dir, train_file=train_file, dev_file=dev_file,
+                            balance=balance, max_train_examples=max_train_examples, seed=seed, precision=precision,
+                            sentence_chunks=sentence_chunks)}
+    checkpoint.write_train_results(out, summary)
+    checkpoint.write_card(out, card(out))
     return summary
 
 
 def main(argv=None):
+    from transformers.hf_argparser import string_to_bool   # as training.train reads it: `ture` is refused
     p = argparse.ArgumentParser(prog="python -m training.train_probe", description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", default="pocket", choices=list(PRESETS))
     p.add_argument("--task", required=True, help="a task or family name (nli, news, sentiment, topic)")
@@ -64,7 +57,8 @@ def main(argv=None):
     p.add_argument("--data-dir")
     p.add_argument("--train-file")
     p.add_argument("--dev-file")
-    p.add_argument("--balance", default="true", help="class-balanced training subset (true/false), as training.train")
+    p.add_argument("--balance", default=True, type=string_to_bool,
+                   help="class-balanced training subset (true/false), as training.train")
     p.add_argument("--max-train-examples", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
@@ -73,13 +67,9 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.sentence_chunks < 0:
         p.error(f"--sentence-chunks must be 0 or more (got {a.sentence_chunks})")
-    try:
-        summary = train_probe(a.preset, a.task, a.output_dir, a.data_dir, a.train_file, a.dev_file,
-                              a.balance.lower() in ("1", "true", "yes", "on"), a.max_train_examples, a.seed, a.precision,
-                              sentence_chunks=a.sentence_chunks)
-    except LayerBridgeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    with exit_on_user_error():
+        summary = train_probe(a.preset, a.task, a.output_dir, a.data_dir, a.train_file, a.dev_file, a.balance,
+                              a.max_train_examples, a.seed, a.precision, sentence_chunks=a.sentence_chunks)
     print(json.dumps(summary))
 
 

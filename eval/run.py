@@ -1,0 +1,53 @@
+"""One evaluation run, whatever its task type: what is evaluated and how (`Run`), the results file it writes (schema
+of eval.results, the same header for every task type) and its two files under <output_dir>/<model name>/."""
+from dataclasses import dataclass
+from pathlib import Path
+
+from fusion.files import write_json_atomic
+
+from . import predictions
+from .provenance import provenance
+from .results import SCHEMA
+from .trace import task_definition
+
+
+@dataclass
+class Run:
+    task: object                    # a tasks.Task or tasks.AlignmentTask
+    languages: list[str]
+    data_dir: str | None
+    limit: int | None
+    info: dict                      # the model's describe(), the results file's "model"
+    config: dict                    # the results file's "config" entries every task type shares
+    out_dir: Path | None            # <output_dir>/<model name>, or None: write nothing
+    state: object                   # accelerate.PartialState: this process among the run's processes
+    t0: float                       # when the run started (time.time())
+    progress: bool
+    batch_size: int
+    scoring: str                    # classification's scoring (fusion.scoring) or "generate"
+    bootstrap: int                  # resamples for the 95% intervals
+    seed: int
+
+    def results_file(self, scoring: str, config: dict, results: dict, n_samples: dict, sample_note: str,
+                     **extra) -> dict:
+        """The results file (schema of eval.results); its "config" is the scoring, the shared entries, then
+        `config` (the task type's own: bootstrap, data_source, ...)."""
+        data_dir = None if config["data_source"].startswith("hub:") else config["data_source"]
+        return {"schema": SCHEMA, "model": self.info, "task": self.task.name,
+                "task_config": task_definition(self.task, data_dir),
+                "config": {"scoring": scoring, **self.config, **config}, "results": results, "n_samples": n_samples,
+                "sample_note": sample_note, **extra, **provenance(self.state.num_processes, self.t0)}
+
+    def write(self, results: dict, lines: list[dict]):
+        """Main process: <task>.predictions.jsonl (complete, part files removed) and then <task>.json."""
+        if self.out_dir is None:
+            return
+        if self.state.is_main_process:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            predictions.write_final(self.predictions_path, lines)
+            write_json_atomic(self.out_dir / f"{self.task.name}.json", results)
+        self.state.wait_for_everyone()
+
+    @property
+    def predictions_path(self) -> Path | None:
+        return self.out_dir / f"{self.task.name}.predictions.jsonl" if self.out_dir is not None else None
