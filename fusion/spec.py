@@ -5,6 +5,7 @@ typed value, and the one place that value becomes a loaded model.
     parse_model_spec("pocket")                        # PresetSpec: a preset's untrained bridge
     parse_model_spec("plain:pocket")                  # PlainSpec: the LLM alone (a preset's, or an LLM name)
     parse_model_spec("probe:pocket")                  # ProbeSpec: the preset's encoder-alone probe, per task family
+    parse_model_spec("ensemble:ckpts/a,ckpts/a-s1")   # EnsembleSpec: a strategy's seeds, probabilities averaged
 
 A new model kind is one ModelSpec subclass (how it is written, how it loads) and one entry in PARSERS.
 """
@@ -140,7 +141,23 @@ class CheckpointSpec(ModelSpec):
         return FusedModel.from_pretrained(self.path, device=device, dtype=dtype)
 
 
-PARSERS = [PlainSpec.parse, ProbeSpec.parse, PresetSpec.parse, CheckpointSpec.parse]   # tried in this order
+@dataclass(frozen=True)
+class EnsembleSpec(PrefixedSpec):
+    """ensemble:<dir>,<dir>,...: one strategy's seeds as one model, their choice probabilities averaged
+    (fusion.ensemble); the bridges share one loaded encoder and LLM."""
+    paths: str                            # comma-separated checkpoint directories
+    prefix: ClassVar[str] = "ensemble"
+
+    def load(self, device=None, dtype="auto"):
+        from .ensemble import SeedEnsemble
+        from .model import FusedModel
+        dirs = [p.strip() for p in self.paths.split(",") if p.strip()]
+        first = FusedModel.from_pretrained(dirs[0], device=device, dtype=dtype) if dirs else None
+        members = [first] + [FusedModel.from_pretrained(d, backbones=first) for d in dirs[1:]]
+        return SeedEnsemble([m for m in members if m is not None])
+
+
+PARSERS = [PlainSpec.parse, ProbeSpec.parse, EnsembleSpec.parse, PresetSpec.parse, CheckpointSpec.parse]   # in order
 
 
 def parse_model_spec(text: str) -> ModelSpec:
@@ -152,4 +169,4 @@ def parse_model_spec(text: str) -> ModelSpec:
         if spec is not None:
             return spec
     raise ConfigError(f"{text!r} is neither a checkpoint directory, a preset ({', '.join(PRESETS)}), "
-                      f"plain:<preset or LLM name> nor probe:<preset>")
+                      f"plain:<preset or LLM name>, probe:<preset> nor ensemble:<dir>,<dir>,...")

@@ -1,4 +1,6 @@
 """fusion.ensemble: a strategy's seeds as one model, probabilities averaged."""
+import json
+
 import pytest
 import torch
 
@@ -44,3 +46,23 @@ def test_an_ensemble_is_one_strategy_of_at_least_two_members():
 def test_names():
     assert ensemble_name(["pocket-topic-last", "pocket-topic-last-s1", "pocket-topic-last-s2"]) == "pocket-topic-last-ens3"
     assert ensemble_name(["pocket-topic-last-s1", "pocket-topic-last-s2"]) == "pocket-topic-last-ens2"
+
+
+def test_an_ensemble_is_one_spec_entry_and_evaluates(tmp_path):
+    """ensemble:<dir>,<dir> through eval run: the results name the ensemble and its members."""
+    from eval.runner import evaluate
+    from fusion.spec import EnsembleSpec, parse_model_spec
+    from tests.support import save_untrained_checkpoints
+    root = save_untrained_checkpoints(tmp_path / "a", families=("topic",), strategies=["global-softmax"], seed=0)
+    other = save_untrained_checkpoints(tmp_path / "b", families=("topic",), strategies=["global-softmax"], seed=1)
+    dirs = [str(next(root.iterdir())), str(next(other.iterdir()))]
+    spec = parse_model_spec("ensemble:" + ",".join(dirs))
+    assert isinstance(spec, EnsembleSpec) and str(spec) == "ensemble:" + ",".join(dirs)
+    data = tmp_path / "data" / "sib200"
+    data.mkdir(parents=True)
+    rows = [{"id": f"s-{i}", "index_id": i, "lang": "eng_Latn", "text": f"sentence {i}", "label": i % 7}
+            for i in range(14)]
+    (data / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = evaluate(str(spec), "sib200", data_dir=tmp_path / "data", bootstrap=0, progress=False, precision="float32")
+    assert r["model"]["kind"] == "ensemble" and len(r["model"]["members"]) == 2
+    assert r["model"]["name"].endswith("-ens2")
