@@ -51,6 +51,8 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 TRAINER_STATE_FILE = "trainer_state.json"
 EMA_FILE = "ema.safetensors"
 SHIPPED_FILES = (CONFIG_FILE, BRIDGE_FILE, CARD_FILE, RESULTS_FILE, METRICS_FILE, CURVE_FILE)  # training.export
+SERVED_BRIDGE_FILES = (CONFIG_FILE, BRIDGE_FILE)              # what loading a bridge reads (a Space's deploy)
+SERVED_PROBE_FILES = (PROBE_CONFIG_FILE, PROBE_WEIGHTS_FILE)   # what loading a probe reads
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"   # the bridges and probes this repository ships
 

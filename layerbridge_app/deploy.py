@@ -30,9 +30,8 @@ from pathlib import Path
 
 import yaml
 
-from fusion.checkpoint import BRIDGE_FILE, CONFIG_FILE
+from fusion.checkpoint import SERVED_BRIDGE_FILES, SERVED_PROBE_FILES
 from fusion.errors import LayerBridgeError
-from fusion.probe import PROBE_CONFIG, PROBE_WEIGHTS
 from layerbridge_app.registry import find_checkpoints, find_probes
 from layerbridge_app.settings import ROOT, Settings, load_settings
 
@@ -196,9 +195,9 @@ def space_patterns(root: Path, settings: Settings) -> list[str]:
     if not bridges:
         raise DeployError(f"no {settings.preset} bridge in {ckpts} for the families and strategies of spaces.yaml: "
                           f"the Space would serve nothing (train them: scripts/train_pocket_bridges.sh)")
-    served = [f"{inside(root, d, 'checkpoint')}/{name}" for d in bridges.values() for name in (CONFIG_FILE, BRIDGE_FILE)]
+    served = [f"{inside(root, d, 'checkpoint')}/{name}" for d in bridges.values() for name in SERVED_BRIDGE_FILES]
     served += [f"{inside(root, d, 'probe')}/{name}" for d in find_probes(ckpts, settings.preset).values()
-               for name in (PROBE_CONFIG, PROBE_WEIGHTS)]
+               for name in SERVED_PROBE_FILES]
     return ALLOW + served
 
 
