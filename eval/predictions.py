@@ -5,19 +5,45 @@ A rerun first merges the predictions file and any part files left by a killed ru
 dropped), then scores only the examples not yet there. Each line carries `run`, the run signature: a hash of what
 decides the predictions (the model's `signature_parts()` and precision, the task's prompt and labels, the scoring
 mode and the scorer's version), so predictions of another model, precision or mode are never reused.
+
+A line holds lm-evaluation-harness's `--log_samples` fields (lm_eval 0.4.13's SampleResult) without the input
+text: doc_id (the example's index in its language's test split), doc_hash, prompt_hash, target (the gold choice's
+index), arguments ({"gen_args_<i>": {"arg_1": choice i's continuation}}; "arg_0", the prompt, is left out),
+resps and filtered_resps (per choice [log-likelihood, null]: with "constrained" scoring the log of the choice's
+probability among the choices; lm-eval's is_greedy is not computed; with "generate": the text and its first
+line), filter "none", metrics ["acc"] and acc (1.0 or 0.0); then ours: id, lang, target_label, predicted,
+predicted_label, probs, truncated, layer_weights, scoring, run. Files written before this format have `gold` and
+`correct` instead of `target` and `acc`; eval.pairing reads both.
 """
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
 from fusion.scoring import SCORER_VERSION
 
+SAMPLES_FORMAT = "log_samples/1"  # a line format of another version is not resumed
+
+
+def choice_sample(targets: list[str], loglik: list[float] | None, probs: list[float]) -> dict:
+    """lm-eval's arguments, resps and filtered_resps of a multiple-choice example (no prompt text)."""
+    scores = loglik if loglik is not None else [math.log(p) if p > 0 else -math.inf for p in probs]
+    return dict(arguments={f"gen_args_{i}": {"arg_1": t} for i, t in enumerate(targets)},
+                resps=[[[s, None]] for s in scores], filtered_resps=[[s, None] for s in scores],
+                filter="none", metrics=["acc"])
+
+
+def generation_sample(text: str, first_line: str) -> dict:
+    """lm-eval's arguments, resps and filtered_resps of a generated answer (no prompt text)."""
+    return dict(arguments={"gen_args_0": {}}, resps=[[text]], filtered_resps=[first_line], filter="none",
+                metrics=["acc"])
+
 
 def run_signature(model, task, scoring: str) -> str:
     h = hashlib.sha256()
     h.update(json.dumps([getattr(task, "template", ""), getattr(task, "targets", []), scoring, model.precision,
-                         SCORER_VERSION]).encode())
+                         SCORER_VERSION, SAMPLES_FORMAT]).encode())
     for part in model.signature_parts():
         h.update(part)
     return h.hexdigest()[:16]

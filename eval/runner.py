@@ -10,10 +10,12 @@ not `evaluate.load`, which needs the hub).
 
 Throughput: examples are sorted by prompt length (tokens), scored in batches and put back in order.
 
-Files, under <output_dir>/<model name>/: <task>.json (schema of eval.results, written atomically) and
-<task>.predictions.jsonl (one line per example: id, lang, doc_hash and prompt_hash (eval.trace), gold,
-predicted, per-choice probs and, for "loglik", loglik; or the generated text). Resuming an interrupted run:
-eval.predictions. Versions, hardware and date: eval.provenance.
+Files, under <output_dir>/<model name>/: <task>.json (lm-evaluation-harness's results schema with our extras,
+eval.results, written atomically) and <task>.predictions.jsonl, one line per example in the field names of
+lm-eval's `--log_samples` (doc_id, doc_hash, prompt_hash, target, arguments, resps, filtered_resps, filter,
+metrics, acc; eval.predictions.sample_fields) without the input text, plus id, lang, predicted, per-choice probs,
+scoring and the run signature. Resuming an interrupted run: eval.predictions. Versions, hardware and date:
+eval.provenance.
 
 Several processes (`accelerate launch --multi_gpu --num_processes N -m eval run ...`; on a machine without CUDA
 this runs N CPU processes with gloo, whereas accelerate 1.15's `--cpu` launcher starts only ONE process unless MPI
@@ -40,7 +42,7 @@ from .alignment import alignment_scores, load_parallel
 from .metrics import classification_metrics
 from .predictions import key
 from .provenance import provenance
-from .results import SCHEMA, write_json_atomic
+from .results import SCHEMA, to_lm_eval, write_json_atomic
 from .trace import doc_hash, prompt_hash, task_definition
 
 SCORINGS = (*CLASSIFY_SCORINGS, "generate")  # classify's scorings (fusion.scoring) + generation
@@ -87,6 +89,7 @@ def load_examples(task: Task, languages, data_dir, limit) -> tuple[list[dict], d
     for lang in languages:
         rows = load_test(task, lang, data_dir=data_dir)
         available[lang] = len(rows)
+        position = {id(row): i for i, row in enumerate(rows)}  # doc_id: the row's index in its language's test split
         seen = set()
         for row in stratified_sample(rows, limit):
             if not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool):
@@ -96,7 +99,7 @@ def load_examples(task: Task, languages, data_dir, limit) -> tuple[list[dict], d
                                 f"unique (resuming relies on them)")
             seen.add(str(row["id"]))
             prompt = task.prompt(row)
-            examples.append(dict(lang=lang, id=row["id"], prompt=prompt, gold=row["label"],
+            examples.append(dict(lang=lang, id=row["id"], doc_id=position[id(row)], prompt=prompt, gold=row["label"],
                                  doc_hash=doc_hash(task, row, lang), prompt_hash=prompt_hash(prompt)))
     return examples, available
 
@@ -105,17 +108,16 @@ def load_examples(task: Task, languages, data_dir, limit) -> tuple[list[dict], d
 
 def score_batch(model, task: Task, batch: list[dict], scoring: str, signature: str) -> list[dict]:
     prompts = [e["prompt"] for e in batch]
-    base = lambda e: dict(id=e["id"], lang=e["lang"], doc_hash=e.get("doc_hash"), prompt_hash=e.get("prompt_hash"),
-                          gold=e["gold"], gold_label=task.choices[e["gold"]])
+    base = lambda e: dict(doc_id=e.get("doc_id"), doc_hash=e.get("doc_hash"), prompt_hash=e.get("prompt_hash"),
+                          target=e["gold"], id=e["id"], lang=e["lang"], target_label=task.choices[e["gold"]])
     records = []
     if scoring != "generate":
         # a model that centres its encoder states per language (fusion.centering) reads each example's language
         kw = {"languages": [e["lang"] for e in batch]} if getattr(model, "centering", None) is not None else {}
         for e, out in zip(batch, model.classify(prompts, task.targets, batch_size=len(batch), scoring=scoring, **kw)):
-            r = dict(base(e), predicted=out["pred"], predicted_label=task.choices[out["pred"]],
-                     correct=out["pred"] == e["gold"], probs=out["probs"], truncated=out.get("truncated"))
-            if "loglik" in out:
-                r["loglik"] = out["loglik"]
+            r = dict(base(e), **predictions.choice_sample(task.targets, out.get("loglik"), out["probs"]),
+                     acc=float(out["pred"] == e["gold"]), predicted=out["pred"],
+                     predicted_label=task.choices[out["pred"]], probs=out["probs"], truncated=out.get("truncated"))
             if "layer_weights" in out:  # fused model: mean fusion weight per encoder layer over the tokens
                 r["layer_weights"] = out["layer_weights"]
             records.append(dict(r, scoring=scoring, run=signature))
@@ -125,8 +127,9 @@ def score_batch(model, task: Task, batch: list[dict], scoring: str, signature: s
         for e, text in zip(batch, model.generate(prompts, max_new_tokens=longest + 2)):
             first = text.strip().split("\n")[0].strip()
             pred = task.choices.index(first) if first in task.choices else -1
-            records.append(dict(base(e), predicted=pred, predicted_label=task.choices[pred] if pred >= 0 else None,
-                                correct=pred == e["gold"], generated=text, scoring=scoring, run=signature))
+            records.append(dict(base(e), **predictions.generation_sample(text, first), acc=float(pred == e["gold"]),
+                                predicted=pred, predicted_label=task.choices[pred] if pred >= 0 else None,
+                                scoring=scoring, run=signature))
     return records
 
 
@@ -182,7 +185,7 @@ def write_run(out_dir: Path | None, task, results: dict, lines: list[dict], stat
     if state.is_main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
         predictions.write_final(out_dir / f"{task.name}.predictions.jsonl", lines)
-        write_json_atomic(out_dir / f"{task.name}.json", results)
+        write_json_atomic(out_dir / f"{task.name}.json", to_lm_eval(results))
     state.wait_for_everyone()
 
 
@@ -289,7 +292,7 @@ def evaluate_classification(model, examples, available, *, task, languages, data
     records = {**done, **{key(r): r for r in new}}
     ordered = [records[key(e)] for e in examples]  # every example exactly once, in data order
 
-    per_lang = {lang: ([r["gold"] for r in ordered if r["lang"] == lang],
+    per_lang = {lang: ([r["target"] for r in ordered if r["lang"] == lang],
                        [r["predicted"] for r in ordered if r["lang"] == lang]) for lang in languages}
     effective = {lang: len(per_lang[lang][0]) for lang in languages}
     results = results_file(
