@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=int, help="a class-balanced seeded sample of N examples per language (the "
                                                 "first N parallel sentences for alignment)")
     run.add_argument("--data-dir", help="local benchmark data (schema of ../shared/benchdata); default: the hub")
+    run.add_argument("--hub-dir", help="a local copy of the task's Hub dataset (python -m tasks.hub_copy), read "
+                                       "like the Hub id")
     run.add_argument("--output", required=True, help="results directory: writes <output>/<model name>/<task>.json "
                                                      "and <task>.predictions.jsonl")
     run.add_argument("--batch-size", type=int, default=16)
@@ -98,7 +100,8 @@ def cmd_run(args):
     r = evaluate(args.model, args.task, languages=args.languages, data_dir=args.data_dir, limit=args.limit,
                  output_dir=args.output, batch_size=args.batch_size, scoring=args.scoring, bootstrap=args.bootstrap,
                  seed=args.seed, model_name=args.name, progress=not args.no_progress, strategy=args.strategy,
-                 precision=args.precision, centering=load_centering(args.centering, args.centering_scale))
+                 precision=args.precision, centering=load_centering(args.centering, args.centering_scale),
+                 hub_dir=args.hub_dir)
     if not PartialState().is_main_process:
         return
     out = Path(args.output) / safe_name(r["model"]["name"])

@@ -83,11 +83,11 @@ def check_languages(task, languages, data_dir=None) -> list[str]:
     return languages
 
 
-def load_examples(task: Task, languages, data_dir, limit) -> tuple[list[dict], dict]:
+def load_examples(task: Task, languages, data_dir, limit, hub_dir=None) -> tuple[list[dict], dict]:
     """[{lang, id, prompt, gold}] in language order, and the number of examples available per language."""
     examples, available = [], {}
     for lang in languages:
-        rows = load_test(task, lang, data_dir=data_dir)
+        rows = load_test(task, lang, data_dir=data_dir, hub_dir=hub_dir)
         available[lang] = len(rows)
         position = {id(row): i for i, row in enumerate(rows)}  # doc_id: the row's index in its language's test split
         seen = set()
@@ -194,12 +194,13 @@ def write_run(out_dir: Path | None, task, results: dict, lines: list[dict], stat
 def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | None = None, output_dir=None,
              batch_size: int = 16, scoring: str = "loglik", bootstrap: int = 1000, seed: int = 0,
              model_name: str | None = None, progress: bool = True, strategy: str | None = None,
-             precision: str = "auto", centering=None) -> dict:
+             precision: str = "auto", centering=None, hub_dir=None) -> dict:
     """Evaluate `model` (a model of the fusion.interface kinds, or a checkpoint dir, preset name or "plain:<llm>")
     on a task. Returns the results dict (schema of eval.results); with `output_dir`, writes
     <output_dir>/<name>/<task>.json and <task>.predictions.jsonl, resuming from the predictions of an interrupted
     run. `centering`: a fusion.centering.LanguageCentering the model applies per example language (the run then uses
-    unlabeled target-language text, and its name says "+centered"). Bad input raises fusion.errors (ConfigError,
+    unlabeled target-language text, and its name says "+centered"). `hub_dir`: read the task's Hub dataset from
+    its local copy there (tasks.hub_copy) instead of the Hub. Bad input raises fusion.errors (ConfigError,
     DataError, CheckpointError, ...)."""
     from accelerate import PartialState
 
@@ -214,11 +215,14 @@ def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | 
             raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
     if data_dir is not None and not Path(data_dir).is_dir():
         raise DataError(f"data directory {data_dir} does not exist")
+    if hub_dir is not None and (data_dir is not None or not Path(hub_dir).is_dir()):
+        raise (ConfigError("give --data-dir or --hub-dir, not both") if data_dir is not None
+               else DataError(f"hub copy directory {hub_dir} does not exist"))
     languages = check_languages(task, languages or default_languages(task, data_dir), data_dir)
     if isinstance(task, AlignmentTask):  # data first: a bad file fails before the model loads
         rows = load_parallel(task, data_dir, languages)
     else:
-        examples, available = load_examples(task, languages, data_dir, limit)
+        examples, available = load_examples(task, languages, data_dir, limit, hub_dir)
 
     state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only machines: gloo across processes
     if isinstance(model, str) and model.startswith("probe:"):
@@ -238,6 +242,8 @@ def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | 
     config = dict(precision=model.precision, limit=limit, seed=seed, batch_size=batch_size,
                   processes=state.num_processes, languages=languages)
 
+    if hub_dir is not None:
+        config["hub_dir"] = str(hub_dir)
     common = dict(task=task, languages=languages, data_dir=data_dir, limit=limit, info=info, config=config,
                   out_dir=out_dir, state=state, t0=t0, progress=progress, batch_size=batch_size)
     if isinstance(task, AlignmentTask):
@@ -297,7 +303,7 @@ def evaluate_classification(model, examples, available, *, task, languages, data
     effective = {lang: len(per_lang[lang][0]) for lang in languages}
     results = results_file(
         task, info, dict(scoring=scoring, **config, bootstrap=bootstrap,
-                         data_source=str(data_dir) if data_dir else f"hub:{task.hub.path}"),
+                         data_source=str(data_dir) if data_dir else f"hub:{task.hub.path}@{task.hub.revision}"),
         classification_metrics(per_lang, range(len(task.choices)), bootstrap, seed, task.groups),
         {lang: {"effective": effective[lang], "available": available[lang],
                 "truncated": sum(bool(r.get("truncated")) for r in ordered if r["lang"] == lang)}
