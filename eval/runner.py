@@ -157,11 +157,12 @@ def score_all(model, task, todo: list[dict], scoring, batch_size, signature, par
 
 # ---------------------------------------------------------------- the results file
 
-def sample_note(task: Task, data_dir, limit, available: dict, effective: dict) -> str:
+def sample_note(task: Task, data_dir, limit, available: dict, effective: dict, hub_dir=None) -> str:
     lo, hi = min(available.values()), max(available.values())
     avail = f"{lo}" if lo == hi else f"{lo}-{hi}"
     where = (f"{Path(data_dir) / (task.local_test.get('*') or next(iter(task.local_test.values())))}" if data_dir
-             else f"the hub ({task.hub.path}, split {task.hub.split})")
+             else f"{'a local copy (in ' + str(hub_dir) + ') of ' if hub_dir else ''}the hub ({task.hub.path}, split "
+                  f"{task.hub.split})")
     taken = f"a class-balanced sample (seed 0) of {limit} of {avail}" if limit and any(effective[l] < available[l] for l in available) \
         else f"all {avail}"
     return f"{taken} examples per language of the {task.name} test data in {where}" + \
@@ -308,7 +309,8 @@ def evaluate_classification(model, examples, available, *, task, languages, data
         {lang: {"effective": effective[lang], "available": available[lang],
                 "truncated": sum(bool(r.get("truncated")) for r in ordered if r["lang"] == lang)}
          for lang in languages},
-        sample_note(task, data_dir, limit, available, effective), state, t0, resumed_examples=len(done))
+        sample_note(task, data_dir, limit, available, effective, config.get("hub_dir")), state, t0,
+        resumed_examples=len(done))
     write_run(out_dir, task, results, ordered, state)
     return results
 

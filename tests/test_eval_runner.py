@@ -346,6 +346,7 @@ def test_a_hub_copy_evaluates_like_the_same_rows_from_data_dir(reference, checkp
     d = tmp_path / "out" / "tiny-nli-global-softmax"
     hub = read_results(d / "xnli.json")
     assert hub["config"]["data_source"] == "hub:facebook/xnli@main" and hub["config"]["hub_dir"] == str(tmp_path / "hub")
+    assert f"a local copy (in {tmp_path / 'hub'}) of the hub (facebook/xnli, split test)" in hub["sample_note"]
     assert hub["results"]["hi"]["acc,none"] == reference[1]["results"]["hi"]["acc,none"]
     ref = [p for p in reference[2] if p["lang"] == "hi"]
     got = predictions(d / "xnli.predictions.jsonl")
