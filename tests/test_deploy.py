@@ -44,10 +44,18 @@ def fake_repo(root: Path) -> set:
                "checkpoints/pocket-news-last-s1/config.json", "checkpoints/pocket-nli-last/config.json",
                "results/leaderboard.md", "results/leaderboard.csv", "results/pocket-news-last/sinhala_news.json.tmp",
                "bench/logs/run.log", "tmp/scratch.txt"}
+    # the metadata by which checkpoints say who they are (fusion.checkpoint.identify): pocket's backbones, the task
+    from fusion.pocket import E5_NAME, GEMMA_NAME
+    metadata = {"checkpoints/pocket-news-last/config.json": {"model_type": "layerbridge", "strategy": "last",
+                                                             "encoder": E5_NAME, "llm": GEMMA_NAME},
+                "checkpoints/pocket-news-last/train_results.json": {"task": "sinhala_news", "seed": 0},
+                "checkpoints/pocket-news-last-s1/train_results.json": {"task": "sinhala_news", "seed": 1},
+                "checkpoints/probe-pocket-news/probe_config.json": {"encoder": E5_NAME, "task": "sinhala_news",
+                                                                    "choices": []}}
     for path in needed | clutter:
         f = root / path
         f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text("{}" if f.suffix == ".json" else "x")
+        f.write_text(json.dumps(metadata.get(path, {})) if f.suffix == ".json" else "x")
     for name in ("spaces.yaml", "README.md", "requirements.txt"):
         shutil.copyfile(ROOT / name, root / name)
     return needed
