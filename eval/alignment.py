@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from fusion.errors import ConfigError, DataError
 
-from tasks.data import iter_jsonl
+from fusion.files import iter_jsonl
 from tasks import AlignmentTask
 
 from .run import Run

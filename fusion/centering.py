@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from .errors import CheckpointError, DataError
+from .files import iter_jsonl
 
 STATS_FILE, META_FILE = "centering.safetensors", "centering.json"
 REFERENCE = "eng_Latn"
@@ -194,13 +195,7 @@ def read_texts(path, text_field: str = "text", lang_field: str = "lang", columns
     if not path.is_file():
         raise DataError(f"{path} is neither a folder of <lang>.txt files nor a JSON Lines file")
     texts: dict[str, list] = {}
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{i} is not JSON: {e}") from e
+    for i, row in iter_jsonl(path):
         if columns:
             for lang in columns:
                 if lang not in row:

@@ -7,30 +7,9 @@ import re
 from pathlib import Path
 
 from fusion.errors import BackboneUnavailableError, DataError
+from fusion.files import iter_jsonl
 
 from .definitions import HubSource, Task
-
-
-def iter_jsonl(path):
-    """(line number, JSON object) for each non-blank line of a UTF-8 JSON Lines file; DataError naming file:line
-    for a missing file, another encoding, invalid JSON or a line that is not an object."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file {path} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path} is not UTF-8 text (byte {e.start}): save it as UTF-8 JSON Lines") from e
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{n} is not valid JSON ({e.msg}); expected one JSON object per line") from e
-        if not isinstance(row, dict):
-            raise DataError(f"{path}:{n} is not a JSON object")
-        yield n, row
 
 
 def read_jsonl(path, task: Task, lang: str | None = None) -> list[dict]:
