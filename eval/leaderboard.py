@@ -170,15 +170,22 @@ def reference_lines(records: pd.DataFrame, task: str, partial: str = "keep") -> 
     return out
 
 
+def english_only(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the runs of bridges that learned from English alone, the runs that also read unlabeled target-language text
+    (per-language centering, fusion.centering)): the board never mixes the two."""
+    if records.empty or "target_text" not in records:
+        return records, records.iloc[0:0]
+    mask = records["target_text"].fillna(False).astype(bool)
+    return records[~mask], records[mask]
+
+
 def markdown(records: pd.DataFrame) -> str:
     """A section per benchmark: its table (accuracy in % ± half the 95% interval) and what the numbers are."""
     if records.empty:
         return "(no results)\n"
     parts = []
-    mask = records["target_text"].fillna(False).astype(bool) if "target_text" in records else False
-    boards = ((records[~mask] if mask is not False else records, ""),
-              (records[mask] if mask is not False else records.iloc[0:0],
-               ": runs that also read unlabeled target-language text (per-language centering)"))
+    english, centred = english_only(records)
+    boards = ((english, ""), (centred, ": runs that also read unlabeled target-language text (per-language centering)"))
     for board, title in boards:                 # never mixed: English-only runs, then those using target text
         for task in benchmarks(board):
             rows = select(board, task)

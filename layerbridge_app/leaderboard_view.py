@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from eval.leaderboard import (RUN_COLUMNS, benchmark_table, benchmarks, headline_metric, language_views, partial_runs,
-                              reference_lines, select, view_columns, without_partial_runs)
+from eval.leaderboard import (RUN_COLUMNS, benchmark_table, benchmarks, english_only, headline_metric, language_views,
+                              partial_runs, reference_lines, select, view_columns, without_partial_runs)
 from eval.pairing import gains_over_baseline
 from eval.records import load_records, mean_over_seeds, model_cards
 
@@ -182,15 +182,6 @@ def cards_html(records: pd.DataFrame) -> str:
         items.append(f'<details class="lb-card"><summary><b>{escape(card["model"])}</b> '
                      f'&middot; {escape(card["checkpoint"])}</summary><table>{fields}</table></details>')
     return "".join(items) or '<div class="lb-empty">no models</div>'
-
-
-def english_only(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(the runs of bridges that learned from English alone, the runs that also read unlabeled target-language text
-    (per-language centering, fusion.centering)): the board never mixes the two."""
-    if records.empty or "target_text" not in records:
-        return records, records.iloc[0:0]
-    mask = records["target_text"].fillna(False).astype(bool)
-    return records[~mask], records[mask]
 
 
 def centred_note(centred: pd.DataFrame, task: str) -> str:
