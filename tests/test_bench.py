@@ -33,3 +33,6 @@ def test_bench_script_runs_on_tiny(script, benchdata, tmp_path):
     if script == "scaling":
         assert (tmp_path / "scaling.png").stat().st_size > 1000
         assert "| 32 |" in (tmp_path / "scaling.md").read_text()
+    if script == "memory_startup":  # the leaderboard loads are info lines: a failed call would only be printed
+        assert "leaderboard load failed" not in proc.stdout, proc.stdout[-3000:]
+        assert "read from the cache" in proc.stdout, proc.stdout[-3000:]
