@@ -212,6 +212,15 @@ def mean_over_seeds(records: pd.DataFrame, value: str = "value") -> pd.DataFrame
 CARD_FIELDS = ("task", "train_examples", "steps", "global_batch", "seed", "dev_accuracy", "dev_examples", "hardware")
 
 
+def weight_stats_line(stats) -> str:
+    """train_results.json's dev_weight_stats (fusion.weight_stats) in a line: how a fusion spreads each token's weight
+    over the layers ("largest 1.00" = a hard choice of one layer per token); "unknown" where not recorded."""
+    if not isinstance(stats, dict) or not stats.get("tokens"):
+        return UNKNOWN
+    return (f"largest {stats['max_weight']:.2f}, entropy {stats['entropy']:.2f} of {stats['max_entropy']:.2f} nats, "
+            f"variation across a text's tokens {stats['token_variation']:.2f} ({stats['tokens']} tokens)")
+
+
 def model_cards(records: pd.DataFrame) -> list[dict]:
     """One card per checkpoint in `records`: what identifies it (kind, strategy, seed, precision, checkpoint path
     and SHA-256, encoder, LLM) and, where its train_results.json is found, how it was trained (training task,
@@ -223,6 +232,7 @@ def model_cards(records: pd.DataFrame) -> list[dict]:
         training = {f"train {k}" if k in ("task", "hardware") else k: trained.get(k, UNKNOWN) for k in CARD_FIELDS}
         if not pd.isna(r["seed"]):
             training["seed"] = int(r["seed"])
+        training["layer weights per token (English dev)"] = weight_stats_line(trained.get("dev_weight_stats"))
         cards.append({"model": r["model"], "checkpoint": r["checkpoint"], "kind": r["kind"],
                       "strategy": r["strategy"], "precision": r["precision"], "scoring": r["scoring"],
                       "encoder": r["encoder"], "llm": r["llm"], "path": path or "-",

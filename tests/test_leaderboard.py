@@ -164,6 +164,22 @@ def test_model_cards_name_the_training(results_fixture):
     assert cards["old-model"]["steps"] == "unknown" and cards["old-model"]["precision"] == "unknown"
 
 
+def test_model_cards_show_how_the_fusion_spreads_its_weight(tmp_path):
+    from tests.conftest import write_run
+    ckpt = tmp_path / "checkpoints" / "tiny-topic-transformer-softmax"
+    ckpt.mkdir(parents=True)
+    (ckpt / "train_results.json").write_text(json.dumps({"task": "sib200", "seed": 0, "dev_weight_stats": {
+        "entropy": 1.4663, "max_weight": 0.5496, "token_variation": 0.447, "max_entropy": 2.4849, "tokens": 3740}}))
+    write_run(tmp_path / "results", "tiny-topic-transformer-softmax", "sib200", {"eng_Latn": 0.8},
+              strategy="transformer-softmax", path=ckpt)
+    write_run(tmp_path / "results", "plain-tiny", "sib200", {"eng_Latn": 0.4}, kind="plain")
+    cards = {c["model"]: c for c in model_cards(load_records(tmp_path / "results"))}
+    key = "layer weights per token (English dev)"
+    assert cards["tiny-topic-transformer-softmax"][key] == ("largest 0.55, entropy 1.47 of 2.48 nats, variation "
+                                                            "across a text's tokens 0.45 (3740 tokens)")
+    assert cards["plain-tiny"][key] == "unknown"
+
+
 def test_partial_runs_are_kept_hidden_or_labelled_with_their_n(tmp_path):
     """A `--limit` run (fewer examples of a language than the benchmark's largest sample) is partial."""
     from tests.conftest import write_run

@@ -238,6 +238,29 @@ def test_dev_eval_scores_a_bridge_on_its_runs_dev_texts_in_another_form(benchdat
     assert "--examples must be at least 1 (got 0)" in capsys.readouterr().err
 
 
+def test_record_weight_stats_measures_what_training_recorded_and_keeps_what_is_there(benchdata, tmp_path, capsys):
+    # a bridge trained before training recorded its layer weight statistics gets them afterwards, on its own dev rows:
+    # the same numbers training records for a run that kept its last step
+    from fusion import checkpoint
+    from training.dev_eval import main as dev_main
+    from training.dev_eval import record_weight_stats
+    out = train(TrainArgs(output_dir=str(tmp_path / "run"), preset="tiny", strategy="transformer-softmax",
+                          task="topic", data_dir=str(benchdata), max_steps=2, save_every=2, eval_every=2,
+                          eval_examples=6, batch_size=4, max_encoder_length=32, seed=1, precision="float32"))
+    trained = checkpoint.read_train_results(out)
+    measured_in_training = trained.pop("dev_weight_stats")
+    assert measured_in_training["tokens"] > 0
+    checkpoint.write_train_results(out, trained)                       # as an older run left it
+    written, model = record_weight_stats(out, benchdata, examples=6, precision="float32")
+    assert written["dev_weight_stats"] == measured_in_training
+    again = checkpoint.read_train_results(out)
+    assert again["dev_weight_stats"] == measured_in_training and "after training" in again["dev_weight_stats_note"]
+    assert again["dev_accuracy"] == trained["dev_accuracy"]            # nothing else changed
+    dev_main([str(out), "--data-dir", str(benchdata), "--examples", "6", "--record-weight-stats"])
+    assert "already recorded" in capsys.readouterr().out
+    assert checkpoint.read_train_results(out) == again
+
+
 def test_weight_average_is_scored_shipped_and_resumed_exactly(tmp_path, monkeypatch):
     """--ema-decay: the bridge that ships is the moving average (not the last weights), and a resumed run gives
     the same average as an uninterrupted one (the average travels in ema.safetensors)."""

@@ -5,6 +5,10 @@ held-out articles, so that two training variants are compared on the same Englis
 decide between variants; it never reads a test set.
 
     python -m training.dev_eval checkpoints/pocket-news-last --data-dir ../shared/benchdata --sentence-chunks 1
+
+With --record-weight-stats, a bridge trained before training recorded its per-token layer weight statistics
+(fusion.weight_stats) gets them now, measured on its own run's dev rows in its own form, and written into its
+train_results.json with a note saying so (the model card and the leaderboard's model info read them from there).
 """
 import argparse
 import json
@@ -53,8 +57,30 @@ def dev_eval(checkpoint_dir, data_dir, sentence_chunks: int = 0, examples: int =
     scores = dev_metrics(model, task, dev, examples)
     return ({"checkpoint": str(checkpoint_dir), "task": info.task, "seed": info.seed,
              "form": checkpoint.data_variant(sentence_chunks) or "whole texts",
-             "precision": model.precision, **{k: scores[k] for k in ("dev_accuracy", "dev_loss", "dev_examples")}},
+             "precision": model.precision,
+             **{k: scores[k] for k in ("dev_accuracy", "dev_loss", "dev_examples", "dev_weight_stats")}},
             model)
+
+
+def record_weight_stats(checkpoint_dir, data_dir, examples: int = 300, precision: str = "auto",
+                        backbones: FusedModel | None = None) -> tuple[dict, FusedModel | None]:
+    """Writes dev_weight_stats into a bridge's train_results.json where training did not record them, measured on
+    the run's own English dev rows in its own form (whole texts, or the sentence runs its train_variant names).
+    -> (what was written, or {} where the stats were already there; the loaded model, to share its backbones)."""
+    trained = checkpoint.read_train_results(checkpoint_dir)
+    if trained.get("dev_weight_stats"):
+        return {}, backbones
+    variant = str(trained.get("train_variant") or "")
+    chunks = int(variant.removeprefix("sentences<=")) if variant.startswith("sentences<=") else 0
+    scores, model = dev_eval(checkpoint_dir, data_dir, chunks, examples, precision, backbones)
+    trained["dev_weight_stats"] = scores["dev_weight_stats"]
+    trained["dev_weight_stats_note"] = (
+        f"measured after training by python -m training.dev_eval --record-weight-stats on the run's English dev rows "
+        f"(the first {scores['dev_examples']}, {scores['form']}, {scores['precision']}); dev accuracy there "
+        f"{scores['dev_accuracy']:.3f}")
+    checkpoint.write_train_results(checkpoint_dir, trained)
+    return {"checkpoint": str(checkpoint_dir), "dev_weight_stats": scores["dev_weight_stats"],
+            "dev_accuracy": scores["dev_accuracy"], "recorded_dev_accuracy": trained.get("dev_accuracy")}, model
 
 
 def main(argv=None):
@@ -64,12 +90,19 @@ def main(argv=None):
     p.add_argument("--sentence-chunks", type=int, default=0, help="score runs of at most N sentences (0: whole texts)")
     p.add_argument("--examples", type=int, default=300, help="dev rows scored (the first N, as in training)")
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"])
+    p.add_argument("--record-weight-stats", action="store_true",
+                   help="write the per-token layer weight statistics into each bridge's train_results.json where "
+                        "training did not record them (scored in the run's own form; --sentence-chunks is ignored)")
     args = p.parse_args(argv)
     if args.examples < 1:
         p.error(f"--examples must be at least 1 (got {args.examples})")
     with exit_on_user_error():
         model = None
         for ckpt in args.checkpoints:
+            if args.record_weight_stats:
+                written, model = record_weight_stats(ckpt, args.data_dir, args.examples, args.precision, model)
+                print(json.dumps(written or {"checkpoint": ckpt, "dev_weight_stats": "already recorded"}), flush=True)
+                continue
             scores, model = dev_eval(ckpt, args.data_dir, args.sentence_chunks, args.examples, args.precision, model)
             print(json.dumps(scores), flush=True)
 

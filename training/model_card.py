@@ -101,7 +101,7 @@ def weight_lines(s: dict, name: str, layers: list[int]) -> str:
         out += (f"\n- Per-token layer weights on English dev ({ws['tokens']} tokens): mean entropy "
                 f"{ws['entropy']:.3f} nats (max {ws['max_entropy']:.3f}), mean largest weight {ws['max_weight']:.3f}, "
                 f"variation across the tokens of a text {ws['token_variation']:.3f} (total variation distance from "
-                f"the text's mean mix)")
+                f"the text's mean mix)" + (f"; {s['dev_weight_stats_note']}" if s.get("dev_weight_stats_note") else ""))
     if s.get("dev_layer_mix"):
         mix = s["dev_layer_mix"]
         top = max(range(len(mix)), key=mix.__getitem__)
