@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "fusion.centering): each example's encoder states are moved onto English's by its language's "
                      "mean; uses unlabeled target-language text, and the results say so")
     run.add_argument("--centering-scale", action="store_true", help="with --centering: match the spread too")
+    run.add_argument("--centering-tokens", choices=["all", "text"], default="all",
+                     help="with --centering: move every encoder token (all: the English prompt template's words and "
+                          "the special tokens too) or only the tokens of the example's own text (text)")
     lb = sub.add_parser("leaderboard", help="build the leaderboard (CSV + Markdown) from a results directory")
     lb.add_argument("--results", required=True, help="directory with results JSON files (searched recursively)")
     lb.add_argument("--output", help="output prefix (default: <results>/leaderboard -> .csv and .md)")
@@ -85,11 +88,11 @@ def cmd_seeds(args):
         raise DataError(f"cannot compare the runs of {task.name} under {results}: {e}") from e
 
 
-def load_centering(path, scale: bool):
+def load_centering(path, scale: bool, tokens: str = "all"):
     if path is None:
         return None
     from fusion.centering import CenteringStats, LanguageCentering
-    return LanguageCentering(CenteringStats.load(path), scale=scale, source=str(path))
+    return LanguageCentering(CenteringStats.load(path), scale=scale, source=str(path), tokens=tokens)
 
 
 def cmd_run(args):
@@ -99,7 +102,8 @@ def cmd_run(args):
     r = evaluate(args.model, args.task, languages=args.languages, data_dir=args.data_dir, limit=args.limit,
                  output_dir=args.output, batch_size=args.batch_size, scoring=args.scoring, bootstrap=args.bootstrap,
                  seed=args.seed, model_name=args.name, progress=not args.no_progress, strategy=args.strategy,
-                 precision=args.precision, centering=load_centering(args.centering, args.centering_scale))
+                 precision=args.precision, centering=load_centering(args.centering, args.centering_scale,
+                                                                          args.centering_tokens))
     if not PartialState().is_main_process:
         return
     out = Path(args.output) / safe_name(r["model"]["name"])

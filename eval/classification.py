@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from fusion.centering import TextLanguage
 from fusion.errors import ConfigError, DataError
 from tasks import Task
 from tasks.data import available_languages, load_test, stratified_sample
@@ -63,7 +64,7 @@ def load_examples(task: Task, languages, data_dir, limit) -> tuple[list[dict], d
                                 f"unique (resuming relies on them)")
             seen.add(str(row["id"]))
             prompt = task.prompt(row)
-            examples.append(dict(lang=lang, id=row["id"], prompt=prompt, gold=row["label"],
+            examples.append(dict(lang=lang, id=row["id"], prompt=prompt, spans=task.field_spans(row), gold=row["label"],
                                  doc_hash=doc_hash(task, row, lang), prompt_hash=prompt_hash(prompt)))
     return examples, available
 
@@ -74,8 +75,10 @@ def score_batch(model, task: Task, batch: list[dict], scoring: str, signature: s
                           gold=e["gold"], gold_label=task.choices[e["gold"]])
     records = []
     if scoring != "generate":
-        # a model that centres its encoder states per language (fusion.centering) reads each example's language
-        kw = {"languages": [e["lang"] for e in batch]} if getattr(model, "centering", None) is not None else {}
+        # a model that centres its encoder states per language (fusion.centering) reads each example's language, and
+        # where its own text lies in the prompt
+        kw = ({"languages": [TextLanguage(e["lang"], e.get("spans", ())) for e in batch]}
+              if getattr(model, "centering", None) is not None else {})
         for e, out in zip(batch, model.classify(prompts, task.targets, batch_size=len(batch), scoring=scoring, **kw)):
             r = dict(base(e), predicted=out["pred"], predicted_label=task.choices[out["pred"]],
                      correct=out["pred"] == e["gold"], probs=out["probs"], truncated=out.get("truncated"))

@@ -27,9 +27,8 @@ from .results import read_results
 from tasks import TASKS
 
 UNKNOWN = "unknown"
-COLUMNS = ["model", "model_group", "checkpoint", "kind", "strategy", "family", "seed", "train_variant", "recipe", "target_text",
-           "precision",
-           "scoring", "task", "task_version", "task_hash", "lang", "level", "metric", "value", "ci_low", "ci_high",
+COLUMNS = ["model", "model_group", "checkpoint", "kind", "strategy", "family", "seed", "train_variant", "recipe",
+           "target_text", "centering", "precision", "scoring", "task", "task_version", "task_hash", "lang", "level", "metric", "value", "ci_low", "ci_high",
            "stderr", "n", "date", "hardware", "sample_note", "encoder", "llm", "checkpoint_path", "checkpoint_sha256",
            "results_file"]
 NOT_METRICS = ("n", "languages")
@@ -101,6 +100,15 @@ def recipe_tag(recipe) -> str:
     return ", ".join(f"{RECIPE_TAGS[k]} {v:g}" for k, v in changed.items())
 
 
+def centering_tag(centering) -> str:
+    """How a run centred its encoder states (fusion.centering; its results' model.centering): "" for none,
+    "+centered" (every token moved) or "+centered (text tokens)"."""
+    if not isinstance(centering, dict):
+        return ""
+    tokens = centering.get("tokens", "all")
+    return "+centered" if tokens == "all" else f"+centered ({tokens} tokens)"
+
+
 def run_label(name: str, scoring, precision) -> str:
     """The name a run is shown under: a run scored other than by log-likelihood, or in bfloat16, is its own row."""
     label = f"{name} ({scoring})" if scoring in ("constrained", "generate") else name
@@ -126,7 +134,8 @@ def _rows(path: Path, data: dict, results_dir) -> list[dict]:
                   checkpoint=checkpoint_name, kind=m.get("kind") or UNKNOWN, strategy=m.get("strategy") or "-",
                   family=t.family if t else "-", seed=seed,
                   train_variant=str(trained.get("train_variant") or ""), recipe=recipe_tag(trained.get("recipe")),
-                  target_text=bool(m.get("centering")), precision=precision,
+                  target_text=bool(m.get("centering")), centering=centering_tag(m.get("centering")),
+                  precision=precision,
                   scoring=scoring, task=task, task_version=str(task_config.get("version") or UNKNOWN),
                   task_hash=task_config.get("hash") or UNKNOWN, date=data.get("date") or UNKNOWN,
                   hardware=data.get("hardware") or UNKNOWN, sample_note=data.get("sample_note") or UNKNOWN,

@@ -34,8 +34,9 @@ def runs_by_strategy(records: pd.DataFrame, task: str, precision: str | None = N
     for col in ("train_variant", "recipe"):
         tag = runs[col].fillna("") if col in runs else ""
         runs["strategy"] = runs["strategy"].where(tag == "", runs["strategy"] + " (" + tag + ")")
-    if "target_text" in runs:
-        runs["strategy"] = runs["strategy"].where(~runs["target_text"].astype(bool), runs["strategy"] + " +centered")
+    if "centering" in runs:
+        tag = runs["centering"].fillna("")
+        runs["strategy"] = runs["strategy"].where(tag == "", runs["strategy"] + " " + tag)
     out = {}
     for strategy, group in runs.groupby("strategy"):
         group = group.sort_values("seed").drop_duplicates("seed", keep="last")  # one run per seed
@@ -82,10 +83,11 @@ def accuracy_table(records: pd.DataFrame, task: str, precision: str | None = Non
 
 
 def own_baseline(strategy: str) -> str:
-    """The run a variant is measured against besides the common baselines: "X +centered" against X, "X (a recipe)"
+    """The run a variant is measured against besides the common baselines: "X +centered[ (text tokens)]" against X,
+    "X (a recipe)"
     against X (a data variant such as "last (sentences<=1)" keeps only the common ones)."""
-    if strategy.endswith(" +centered"):
-        return strategy[:-len(" +centered")]
+    if " +centered" in strategy:
+        return strategy.partition(" +centered")[0]
     head, sep, tag = strategy.partition(" (")
     return head if sep and not tag.startswith("sentences") else strategy
 

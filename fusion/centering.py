@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from .errors import CheckpointError, DataError
+from .errors import CheckpointError, ConfigError, DataError
 from .files import iter_jsonl
 
 STATS_FILE, META_FILE = "centering.safetensors", "centering.json"
@@ -43,12 +43,30 @@ FLORES = {"en": "eng_Latn", "si": "sin_Sinh", "ta": "tam_Taml", "bn": "ben_Beng"
           "el": "ell_Grek", "bg": "bul_Cyrl", "ja": "jpn_Jpan", "id": "ind_Latn"}
 
 
-def centered_name(name: str) -> str:
-    """The name of a model that uses centering: "+centered" before a seed suffix ("pocket-topic-last-s1" ->
-    "pocket-topic-last+centered-s1"), so that its seeds still group together, apart from the English-only runs."""
+TOKENS = ("all", "text")   # which encoder tokens centering moves: all of them, or only the input text's (see below)
+
+
+def centered_name(name: str, tokens: str = "all") -> str:
+    """The name of a model that uses centering: "+centered" ("+centered-text" where only the input text's tokens
+    are moved) before a seed suffix ("pocket-topic-last-s1" -> "pocket-topic-last+centered-s1"), so that its seeds
+    still group together, apart from the English-only runs."""
     if "+centered" in name:
         return name
-    return re.sub(r"(-s\d+)?$", lambda m: "+centered" + (m.group(1) or ""), name, count=1)
+    tag = "+centered" if tokens == "all" else f"+centered-{tokens}"
+    return re.sub(r"(-s\d+)?$", lambda m: tag + (m.group(1) or ""), name, count=1)
+
+
+@dataclass(frozen=True)
+class TextLanguage:
+    """A text's language for centering, and the character spans of the text written in it: the input's own text
+    inside an English prompt template ("Topic: {text} Category:"). No spans: the whole text."""
+    code: str | None
+    spans: tuple = ()                                 # ((start, end), ...) character offsets into the text
+
+
+def code_of(lang) -> str | None:
+    """A language code from a code or a TextLanguage."""
+    return lang.code if isinstance(lang, TextLanguage) else lang
 
 
 def language_key(code: str) -> str:
@@ -146,13 +164,35 @@ def compute_stats(encoder, tokenizer, texts_by_lang: dict, max_length: int = 128
 
 class LanguageCentering:
     """What a model applies: per text, the affine map of its language's states onto English's (identity where the
-    language has no statistics). `scale`: also match the spread (else only the mean moves)."""
+    language has no statistics). `scale`: also match the spread (else only the mean moves). `tokens`: "all" moves
+    every encoder token of the text, the English prompt template's words and the special tokens included; "text"
+    moves only the tokens inside the text's spans (TextLanguage), the words actually written in that language."""
 
-    def __init__(self, stats: CenteringStats, scale: bool = False, source: str | None = None):
-        self.stats, self.scale, self.source = stats, scale, source
+    def __init__(self, stats: CenteringStats, scale: bool = False, source: str | None = None, tokens: str = "all"):
+        if tokens not in TOKENS:
+            raise ConfigError(f"centering tokens must be one of {', '.join(TOKENS)}, got {tokens!r}")
+        self.stats, self.scale, self.source, self.tokens = stats, scale, source, tokens
 
-    def knows(self, lang: str | None) -> bool:
+    def knows(self, lang) -> bool:
+        lang = code_of(lang)
         return lang is not None and language_key(lang) in self.stats.normed
+
+    def token_mask(self, languages: list, offsets: torch.Tensor, prefix_chars: int = 0) -> torch.Tensor | None:
+        """Which encoder tokens to move: None (all of them) for tokens="all"; else [B, T] bool, True for a token
+        whose characters (offsets [B, T, 2], from the tokenizer's offset mapping of prefix + text) lie inside one of
+        its text's spans (a text without spans: every token with characters, i.e. not a special or pad token)."""
+        if self.tokens == "all":
+            return None
+        start, end = offsets[..., 0] - prefix_chars, offsets[..., 1] - prefix_chars     # [B, T]
+        mask = (end > start) & (start >= 0)                                             # real characters of the text
+        for b, lang in enumerate(languages):
+            spans = lang.spans if isinstance(lang, TextLanguage) else ()
+            if spans:
+                inside = torch.zeros_like(mask[b])
+                for s, e in spans:
+                    inside |= (start[b] >= s) & (end[b] <= e)
+                mask[b] &= inside
+        return mask
 
     def affine(self, layers: list[int], languages: list, normed: bool, device=None):
         """layers: the hidden-state indices read; languages: one code per text (None = unknown).
@@ -160,7 +200,7 @@ class LanguageCentering:
         table = self.stats.normed if normed else self.stats.raw
         ref_mean, ref_spread = table[REFERENCE]
         scales, offsets = [], []
-        for lang in languages:
+        for lang in map(code_of, languages):
             key = language_key(lang) if lang is not None else None
             if key not in table or key == REFERENCE:
                 scales.append(torch.ones(len(layers)))
@@ -175,9 +215,12 @@ class LanguageCentering:
         return scale.to(device), offset.to(device)
 
     def describe(self) -> dict:
-        return {"uses_unlabeled_target_text": True, "scale": self.scale, "source": self.source,
-                "text_source": self.stats.meta.get("source"), "languages": self.stats.languages(),
-                "sha256": self.stats.sha256()}
+        out = {"uses_unlabeled_target_text": True, "scale": self.scale, "source": self.source,
+               "text_source": self.stats.meta.get("source"), "languages": self.stats.languages(),
+               "sha256": self.stats.sha256()}
+        if self.tokens != "all":   # (runs that moved every token predate the choice: their signatures stay as they were)
+            out["tokens"] = self.tokens
+        return out
 
 
 # ---------------------------------------------------------------- reading unlabeled text

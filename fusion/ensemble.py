@@ -51,7 +51,7 @@ class SeedEnsemble:
             m.use_centering(centering)
         self.centering = centering
         if centering is not None:
-            self.name = centered_name(self.name)
+            self.name = centered_name(self.name, centering.tokens)
         return self
 
     def describe(self) -> dict:

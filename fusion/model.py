@@ -30,6 +30,7 @@ class EncoderBatch:
     input_ids: torch.Tensor        # [B, T] right-padded
     attention_mask: torch.Tensor   # [B, T]
     truncated: list[bool]          # the text was longer than max_encoder_length and was cut
+    offsets: torch.Tensor | None = None   # [B, T, 2] characters of prefix + text per token (0, 0 = special/pad)
 
 
 @dataclass
@@ -151,7 +152,7 @@ class FusedModel(LLMClassifier, nn.Module):
         The model then uses unlabeled target-language text: its name gets "+centered", and describe() says so."""
         self.centering = centering
         if centering is not None:
-            self.name = centered_name(self.name)
+            self.name = centered_name(self.name, centering.tokens)
         return self
 
     def describe(self) -> dict:
@@ -184,18 +185,22 @@ class FusedModel(LLMClassifier, nn.Module):
         texts = [self.config.encoder_text_prefix + t for t in check_texts(texts)]
         limit = self.config.max_encoder_length
         full_lengths = [len(ids) for ids in self.encoder_tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]]
-        batch = self.encoder_tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt")
+        batch = self.encoder_tokenizer(texts, padding=True, truncation=True, max_length=limit, return_tensors="pt",
+                                       return_offsets_mapping=True)
         return EncoderBatch(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device),
-                            [n > limit for n in full_lengths])
+                            [n > limit for n in full_lengths], batch["offset_mapping"])
 
     def soft_prompt(self, texts: list[str], languages: list | None = None) -> SoftPrompt:
-        """languages: one code per text (None entries allowed), read only when the model uses centering."""
+        """languages: one code (or fusion.centering.TextLanguage) per text, None entries allowed; read only when the
+        model uses centering."""
         enc = self.encode(texts)
         centering = None
         if self.centering is not None and languages is not None:
             if len(languages) != len(texts):
                 raise InputError(f"{len(texts)} texts but {len(languages)} languages")
-            centering = self.centering.affine(self.bridge.layers, languages, self.config.layer_norm, self.device)
+            scale, offset = self.centering.affine(self.bridge.layers, languages, self.config.layer_norm, self.device)
+            where = self.centering.token_mask(languages, enc.offsets, len(self.config.encoder_text_prefix))
+            centering = (scale, offset, None if where is None else where.to(self.device)[None, :, :, None])
         with torch.no_grad():
             hidden = self.encoder(input_ids=enc.input_ids, attention_mask=enc.attention_mask,
                                   output_hidden_states=True).hidden_states      # L+1 x [B, T, D]

@@ -127,7 +127,7 @@ class EncoderProbe:
         out = dict(name=name, kind="probe", path=str(self.path), strategy=None, encoder=self.config.encoder,
                    llm=None, checkpoint_sha256=checkpoint.weights_sha256(self.path))
         if self.centering is not None:
-            out["name"] = centered_name(out["name"])
+            out["name"] = centered_name(out["name"], self.centering.tokens)
             out["centering"] = self.centering.describe()
         return out
 
@@ -164,11 +164,17 @@ class EncoderProbe:
         for start in range(0, len(texts), batch_size):
             part = texts[start:start + batch_size]
             truncated += [len(ids) > limit for ids in self.tokenizer(part, verbose=False)["input_ids"]]
-            enc = self.tokenizer(part, padding=True, truncation=True, max_length=limit, return_tensors="pt").to(self.device)
+            enc = self.tokenizer(part, padding=True, truncation=True, max_length=limit, return_tensors="pt",
+                                 return_offsets_mapping=True)
+            offsets = enc.pop("offset_mapping")                                        # [B, T, 2]
+            enc = enc.to(self.device)
             last = self.encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
             if self.centering is not None and languages is not None:
-                scale, offset = self.centering.affine([-1], languages[start:start + batch_size], False, self.device)
-                last = last.float() * scale[0] + offset[0]                            # [B, 1, 1], [B, 1, D]
+                langs = languages[start:start + batch_size]
+                scale, offset = self.centering.affine([-1], langs, False, self.device)
+                moved = last.float() * scale[0] + offset[0]                            # [B, 1, 1], [B, 1, D]
+                where = self.centering.token_mask(langs, offsets, len(self.config.encoder_text_prefix))
+                last = moved if where is None else torch.where(where.to(self.device)[..., None], moved, last.float())
             pooled = mean_pool(last, enc["attention_mask"])                            # [B, D]
             out.append(torch.nn.functional.normalize(pooled, dim=-1).cpu())
         return torch.cat(out), truncated

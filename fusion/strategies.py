@@ -239,14 +239,15 @@ class Bridge(nn.Module):
 
     def fuse(self, hidden_states, mask, centering=None):
         """hidden_states: the encoder's tuple of [B, T, D] (index 0 = embeddings); mask [B, T]; centering: None, or
-        (scale [L, B, 1, 1], offset [L, B, 1, D]) moving each text's states onto English's (fusion.centering).
-        Returns fused [B, T, D] and fusion weights [B, T, L] (pads 0)."""
+        (scale [L, B, 1, 1], offset [L, B, 1, D], where [1, B, T, 1] bool or None = every token) moving each text's
+        states onto English's (fusion.centering). Returns fused [B, T, D] and fusion weights [B, T, L] (pads 0)."""
         states = torch.stack([hidden_states[i] for i in self.layers]).float()  # [L, B, T, D]
         if self.config.layer_norm:
             states = nn.functional.layer_norm(states, states.shape[-1:])
         if centering is not None:
-            scale, offset = centering
-            states = states * scale + offset                                # [L, B, T, D]
+            scale, offset, where = centering
+            moved = states * scale + offset                                 # [L, B, T, D]
+            states = moved if where is None else torch.where(where, moved, states)
         return self.fusion(states, mask.to(states.dtype))                   # [B, T, D], [B, T, L]
 
     def forward(self, hidden_states, mask, centering=None):

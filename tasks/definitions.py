@@ -2,6 +2,7 @@
 label strings, the app's title and examples. Training (training.train), evaluation (eval) and the app use the same
 definitions: one source of truth for prompts and labels; code dispatches on a task's fields, never on its name. The prompt goes to the encoder (or, for the plain-LLM baseline, straight to the LLM); each choice is
 scored as `target_delimiter + label` after it."""
+import string
 from dataclasses import dataclass, field
 
 from fusion.errors import ConfigError
@@ -43,6 +44,18 @@ class Task:
 
     def prompt(self, example: dict) -> str:
         return self.template.format(**{k: str(example[k]).strip() for k in self.text_fields})
+
+    def field_spans(self, example: dict) -> tuple:
+        """Where the example's own text lies in prompt(example): ((start, end), ...) character offsets, one per text
+        field the template places, in order (the rest is the template's own English words)."""
+        spans, at = [], 0
+        for literal, name, _, _ in string.Formatter().parse(self.template):
+            at += len(literal)
+            if name is not None:
+                n = len(str(example[name]).strip())
+                spans.append((at, at + n))
+                at += n
+        return tuple(spans)
 
     @property
     def label(self) -> str:

@@ -109,3 +109,53 @@ def test_centred_names_keep_the_seed_suffix_last():
     assert centered_name("pocket-topic-last-s1") == "pocket-topic-last+centered-s1"
     assert centered_name("pocket-topic-last") == "pocket-topic-last+centered"
     assert centered_name(centered_name("probe-pocket")) == "probe-pocket+centered"
+
+
+def test_text_tokens_only_leaves_the_prompt_template_and_special_tokens_where_they_were(tiny, stats):
+    """tokens="text": only the tokens inside the example's own text (Task.field_spans) move; the English template's
+    words ("Topic:", "Category:") and the special tokens keep their states, so a template-only prompt is unchanged."""
+    from fusion.centering import TextLanguage
+    from tasks import get_task
+    task = get_task("sib200")
+    row = {"text": TEXTS["sin_Sinh"][0]}
+    prompt, spans = task.prompt(row), task.field_spans(row)
+    assert [prompt[s:e] for s, e in spans] == [row["text"]]
+    two = get_task("xnli")
+    pair = {"premise": " a premise ", "hypothesis": "its hypothesis"}
+    assert [two.prompt(pair)[s:e] for s, e in two.field_spans(pair)] == ["a premise", "its hypothesis"]
+
+    text_only = LanguageCentering(stats, tokens="text")
+    enc = tiny.encode([prompt])
+    mask = text_only.token_mask([TextLanguage("si", spans)], enc.offsets)[0]
+    pieces = tiny.encoder_tokenizer.convert_ids_to_tokens(enc.input_ids[0])
+    moved = "".join(p for p, m in zip(pieces, mask) if m)
+    kept = [p for p, m in zip(pieces, mask) if not m]
+    assert "Topic" not in moved and "Category" not in moved and moved        # only the Sinhala text's pieces
+    assert pieces[0] in kept and pieces[-1] in kept                          # the special tokens
+    assert LanguageCentering(stats).token_mask([TextLanguage("si", spans)], enc.offsets) is None   # "all"
+
+    def model(centering):
+        m = FusedModel(tiny.config, tiny.encoder, tiny.encoder_tokenizer, tiny.llm, tiny.llm_tokenizer)
+        m.bridge.load_state_dict(tiny.bridge.state_dict())
+        return m.use_centering(centering)
+    plain, every, text = model(None), model(LanguageCentering(stats)), model(text_only)
+    lang = [TextLanguage("si", spans)]
+    p, a, t = (m.soft_prompt([prompt], lang if m.centering else None).embeds for m in (plain, every, text))
+    template = [i for i, m in enumerate(mask.tolist()) if not m]               # encoder positions left alone
+    # soft prompt = [BOS; mapped tokens; boundary]: encoder token i sits at i + 1 (a single text: no left pad)
+    for i in template:
+        assert torch.allclose(t[0, i + 1], p[0, i + 1], atol=1e-5)
+        assert not torch.allclose(a[0, i + 1], p[0, i + 1], atol=1e-5)
+    assert text.name.endswith("+centered-text") and text.describe()["centering"]["tokens"] == "text"
+    assert "tokens" not in every.describe()["centering"]                      # the runs before the choice keep theirs
+    with pytest.raises(Exception, match="centering tokens must be one of all, text"):
+        LanguageCentering(stats, tokens="some")
+
+
+def test_the_two_centering_variants_are_strategies_of_their_own():
+    from eval.records import centering_tag
+    from eval.seeds import own_baseline
+    assert centering_tag(None) == "" and centering_tag({"scale": False}) == "+centered"
+    assert centering_tag({"tokens": "text"}) == "+centered (text tokens)"
+    assert own_baseline("global-softmax +centered (text tokens)") == own_baseline("global-softmax +centered") \
+        == "global-softmax"
