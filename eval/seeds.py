@@ -15,7 +15,7 @@ is also compared with its plain strategy.
 import numpy as np
 import pandas as pd
 
-from .pairing import paired_over_seeds, predictions_path
+from .pairing import item_key, paired_over_seeds, predictions_path
 from .predictions import read_predictions
 from tasks import TASKS
 
@@ -120,6 +120,54 @@ def compare(records: pd.DataFrame, task: str, baselines=("last", PROBE), precisi
     return pd.DataFrame(rows)
 
 
+def ensemble_records(runs: list[list[dict]]) -> list[dict]:
+    """A seed ensemble's per-item records from its members' stored predictions: on the items every run scored, the
+    mean of their choice probabilities decides (as fusion.ensemble.SeedEnsemble does when run). Items are matched by
+    doc_hash (else language and id)."""
+    by_hash = all(r.get("doc_hash") for records in runs for r in records)
+    keyed = [{item_key(r, by_hash): r for r in records} for records in runs]
+    out = []
+    for k, first in keyed[0].items():
+        members = [run.get(k) for run in keyed]
+        if any(m is None or not m.get("probs") for m in members):
+            continue
+        pred = int(np.mean([m["probs"] for m in members], axis=0).argmax())
+        out.append(dict(id=first.get("id"), lang=first.get("lang"), doc_hash=first.get("doc_hash"),
+                        gold=first.get("gold"), predicted=pred, correct=pred == first.get("gold")))
+    return out
+
+
+def ensembles(records: pd.DataFrame, task: str, precision: str | None = None, n_boot: int = 1000) -> pd.DataFrame:
+    """A row per (strategy with 2+ seeds, column): the accuracy of its seed ensemble, computed from the seeds' stored
+    predictions (ensemble_records), against the seeds' own mean accuracy on the same items: the paired difference
+    and its interval over items (eval.pairing.paired_over_seeds)."""
+    t = TASKS[task]
+    runs = runs_by_strategy(records, task, precision)
+    cols = columns_of(t, scored_languages(runs, records))
+    rows = []
+    for strategy, r in runs.items():
+        if len(r) < 2:
+            continue
+        members = [read_predictions(predictions_path(f))[0] for f in r["results_file"]]
+        ens = ensemble_records(members)
+        for col, langs in cols.items():
+            keep = (lambda recs: recs) if langs is None else \
+                (lambda recs, langs=langs: [x for x in recs if x.get("lang") in langs])
+            d = paired_over_seeds([keep(ens)], [keep(m) for m in members], n_boot=n_boot)
+            lo, hi = d["ci95"] or (np.nan, np.nan)
+            rows.append(dict(strategy=strategy, seeds=len(members), column=col, diff=d["diff"], ci_low=lo, ci_high=hi,
+                             ensemble=per_language_mean(keep(ens)), n=d["n"]))
+    return pd.DataFrame(rows)
+
+
+def per_language_mean(records: list[dict]) -> float:
+    """Accuracy as the benchmark reports it: the mean over languages of each language's accuracy."""
+    by_lang: dict = {}
+    for r in records:
+        by_lang.setdefault(r.get("lang"), []).append(float(bool(r["correct"])))
+    return float(np.mean([np.mean(v) for v in by_lang.values()])) if by_lang else np.nan
+
+
 def markdown(records: pd.DataFrame, task: str, precision: str | None = None) -> str:
     t = TASKS[task]
     acc = accuracy_table(records, task, precision)
@@ -148,4 +196,17 @@ def markdown(records: pd.DataFrame, task: str, precision: str | None = None) -> 
                 cells.append(f"{100 * r['diff']:+.1f}, items {pts(r['ci_low'], r['ci_high'])} {p}, "
                              f"seeds + items {pts(r['seeds_ci_low'], r['seeds_ci_high'])} ({seeds})")
             lines.append(f"| {strategy} - {baseline} | {g['seeds'].iloc[0]} | " + " | ".join(cells) + " |")
+    ens = ensembles(records, task, precision)
+    if not ens.empty:
+        lines += ["", "Seed ensembles: the seeds' choice probabilities averaged per item (computed from their stored "
+                  "predictions, as `eval run --model ensemble:...` computes them), and the ensemble minus the seeds' "
+                  "mean on the same items, with its interval over items:",
+                  "", "| strategy | seeds | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+        for strategy, g in ens.groupby("strategy", sort=False):
+            cells = []
+            for c in cols:
+                r = g[g["column"] == c]
+                cells.append("-" if r.empty else f"{100 * r.iloc[0]['ensemble']:.1f} ({100 * r.iloc[0]['diff']:+.1f}, "
+                             f"[{100 * r.iloc[0]['ci_low']:+.1f}, {100 * r.iloc[0]['ci_high']:+.1f}])")
+            lines.append(f"| {strategy} | {g['seeds'].iloc[0]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

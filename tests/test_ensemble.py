@@ -66,3 +66,31 @@ def test_an_ensemble_is_one_spec_entry_and_evaluates(tmp_path):
     r = evaluate(str(spec), "sib200", data_dir=tmp_path / "data", bootstrap=0, progress=False, precision="float32")
     assert r["model"]["kind"] == "ensemble" and len(r["model"]["members"]) == 2
     assert r["model"]["name"].endswith("-ens2")
+
+
+def test_an_ensemble_from_its_members_stored_predictions_decides_as_the_ensemble_run(tmp_path):
+    """eval.seeds.ensemble_records (what `eval seeds` reports for a strategy's seeds) makes, item for item, the
+    decisions `eval run --model ensemble:...` makes, from the members' own predictions files."""
+    from eval.predictions import read_predictions
+    from eval.runner import evaluate
+    from eval.seeds import ensemble_records
+    from tests.support import save_untrained_checkpoints
+    dirs = [str(next(save_untrained_checkpoints(tmp_path / f"c{s}", families=("topic",), strategies=["global-softmax"],
+                                                 seed=s).iterdir())) for s in (0, 1, 2)]
+    data = tmp_path / "data" / "sib200"
+    data.mkdir(parents=True)
+    rows = [{"id": f"s-{i}", "index_id": i, "lang": lang, "text": f"sentence {i} {lang}", "label": i % 7}
+            for i in range(21) for lang in ("eng_Latn", "sin_Sinh")]
+    (data / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = lambda spec, name: evaluate(spec, "sib200", data_dir=tmp_path / "data", bootstrap=0, progress=False,
+                                      precision="float32", output_dir=tmp_path / "out", model_name=name)
+    for i, d in enumerate(dirs):
+        run(d, f"m{i}")
+    run("ensemble:" + ",".join(dirs), "ens")
+    members = [read_predictions(tmp_path / "out" / f"m{i}" / "sib200.predictions.jsonl")[0] for i in range(3)]
+    ensemble_run = {r["doc_hash"]: r["predicted"] for r in
+                    read_predictions(tmp_path / "out" / "ens" / "sib200.predictions.jsonl")[0]}
+    from_files = {r["doc_hash"]: r["predicted"] for r in ensemble_records(members)}
+    assert len(from_files) == len(rows) and from_files == ensemble_run
+    votes = [{r["doc_hash"]: r["predicted"] for r in m} for m in members]
+    assert any(len({v[k] for v in votes}) > 1 for k in from_files)      # the members disagree: not a trivial check
