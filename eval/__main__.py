@@ -84,7 +84,7 @@ def cmd_seeds(args):
         raise DataError(f"no results for task {task.name} under {results}")
     try:
         print(markdown(records, task.name, args.precision))
-    except ValueError as e:  # runs that cannot be paired (no shared item, predictions without "correct")
+    except ValueError as e:  # runs that cannot be paired (no shared item, predictions without "acc" or "correct")
         raise DataError(f"cannot compare the runs of {task.name} under {results}: {e}") from e
 
 

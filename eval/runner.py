@@ -11,10 +11,11 @@ not `evaluate.load`, which needs the hub).
 Each task type is evaluated its own way, in the manner of lm-evaluation-harness's task classes: a classification
 task (tasks.Task) by eval.classification, an alignment task (tasks.AlignmentTask) by eval.alignment (EVALUATIONS).
 
-Files, under <output_dir>/<model name>/: <task>.json (schema of eval.results, written atomically) and
-<task>.predictions.jsonl (one line per example: id, lang, doc_hash and prompt_hash (eval.trace), gold,
-predicted, per-choice probs and, for "loglik", loglik; or the generated text). Resuming an interrupted run:
-eval.predictions. Versions, hardware and date: eval.provenance.
+Files, under <output_dir>/<model name>/: <task>.json (lm-evaluation-harness's results schema with our extras,
+eval.results, written atomically) and <task>.predictions.jsonl, one line per example in the field names of
+lm-eval's `--log_samples` (doc_id, doc_hash, prompt_hash, target, arguments, resps, filtered_resps, acc) without
+the input text, plus id, lang, predicted, per-choice probs, scoring and the run signature (eval.predictions).
+Resuming an interrupted run: eval.predictions. Versions, hardware and date: eval.provenance.
 
 Several processes (`accelerate launch --multi_gpu --num_processes N -m eval run ...`; on a machine without CUDA
 this runs N CPU processes with gloo, whereas accelerate 1.15's `--cpu` launcher starts only ONE process unless MPI
@@ -68,7 +69,7 @@ def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | 
              model_name: str | None = None, progress: bool = True, strategy: str | None = None,
              precision: str = "auto", centering=None) -> dict:
     """Evaluate `model` (a model of the fusion.interface kinds, or a model spec: fusion.spec, e.g. a checkpoint dir,
-    a preset name, "plain:<llm>" or "probe:<preset>") on a task. Returns the results dict (schema of eval.results);
+    a preset name, "plain:<llm>" or "probe:<preset>") on a task. Returns the results (eval.results' per-language view);
     with `output_dir`, writes <output_dir>/<name>/<task>.json and <task>.predictions.jsonl, resuming from the
     predictions of an interrupted run. `centering`: a fusion.centering.LanguageCentering the model applies per
     example language (the run then uses unlabeled target-language text, and its name says "+centered"). Bad input

@@ -80,7 +80,7 @@ def test_alignment_cli_with_limit_and_languages(tmp_path, capsys):
     write_parallel(tmp_path, n=8)
     main(["run", "--model", "tiny", "--task", "ntrex_alignment", "--languages", "si", "hi", "--limit", "5",
           "--data-dir", str(tmp_path), "--output", str(tmp_path / "out"), "--no-progress"])
-    r = json.loads((tmp_path / "out" / "tiny" / "ntrex_alignment.json").read_text())
+    r = read_results(tmp_path / "out" / "tiny" / "ntrex_alignment.json")
     assert set(r["results"]) == {"si", "hi", "average", "en"} and r["results"]["hi"]["n"] == 5
     assert "first 5 of 8" in r["sample_note"]
     out = capsys.readouterr().out
