@@ -41,19 +41,20 @@ class ClassificationEvaluation:
     def check_model(self, spec):
         """Any model kind classifies."""
 
-    def load(self, languages, data_dir, limit):
+    def load(self, languages, data_dir, limit, hub_dir=None):
         """Read and check the test examples before the model loads (a bad file fails first)."""
-        self.examples, self.available = load_examples(self.task, languages, data_dir, limit)
+        self.examples, self.available = load_examples(self.task, languages, data_dir, limit, hub_dir)
 
     def evaluate(self, model, run: Run) -> dict:
         return evaluate_classification(model, self.examples, self.available, run)
 
 
-def load_examples(task: Task, languages, data_dir, limit) -> tuple[list[dict], dict]:
-    """[{lang, id, prompt, gold}] in language order, and the number of examples available per language."""
+def load_examples(task: Task, languages, data_dir, limit, hub_dir=None) -> tuple[list[dict], dict]:
+    """[{lang, id, doc_id, prompt, gold, doc_hash, prompt_hash}] in language order, and the number of examples
+    available per language; from --data-dir, else the Hub dataset (or its local copy under `hub_dir`)."""
     examples, available = [], {}
     for lang in languages:
-        rows = load_test(task, lang, data_dir=data_dir)
+        rows = load_test(task, lang, data_dir=data_dir, hub_dir=hub_dir)
         available[lang] = len(rows)
         position = {id(row): i for i, row in enumerate(rows)}  # doc_id: the row's index in its language's test split
         seen = set()
@@ -123,11 +124,9 @@ def score_all(model, task, todo: list[dict], scoring, batch_size, signature, par
     return out
 
 
-def sample_note(task: Task, data_dir, limit, available: dict, effective: dict) -> str:
+def sample_note(task: Task, where: str, data_dir, limit, available: dict, effective: dict) -> str:
     lo, hi = min(available.values()), max(available.values())
     avail = f"{lo}" if lo == hi else f"{lo}-{hi}"
-    where = (f"{Path(data_dir) / (task.local_test.get('*') or next(iter(task.local_test.values())))}" if data_dir
-             else f"the hub ({task.hub.path}, split {task.hub.split})")
     taken = f"a class-balanced sample (seed 0) of {limit} of {avail}" if limit and any(effective[l] < available[l] for l in available) \
         else f"all {avail}"
     return f"{taken} examples per language of the {task.name} test data in {where}" + \
@@ -171,13 +170,13 @@ def evaluate_classification(model, examples: list[dict], available: dict, run: R
                        [r["predicted"] for r in ordered if r["lang"] == lang]) for lang in languages}
     effective = {lang: len(per_lang[lang][0]) for lang in languages}
     results = run.results_file(
-        scoring, dict(bootstrap=run.bootstrap,
-                      data_source=str(run.data_dir) if run.data_dir else f"hub:{task.hub.path}"),
+        scoring, dict(bootstrap=run.bootstrap, data_source=run.data_source),
         classification_metrics(per_lang, range(len(task.choices)), run.bootstrap, run.seed, task.groups),
         {lang: {"effective": effective[lang], "available": available[lang],
                 "truncated": sum(bool(r.get("truncated")) for r in ordered if r["lang"] == lang)}
          for lang in languages},
-        sample_note(task, run.data_dir, run.limit, available, effective), resumed_examples=len(done))
+        sample_note(task, run.data_where(task.local_test.get("*") or next(iter(task.local_test.values()))),
+                    run.data_dir, run.limit, available, effective), resumed_examples=len(done))
     run.write(results, ordered)
     return results
 

@@ -29,6 +29,20 @@ class Run:
     bootstrap: int                  # resamples for the 95% intervals
     seed: int
 
+    @property
+    def data_source(self) -> str:
+        """The results' config.data_source: the --data-dir folder, else the task's Hub dataset at its revision
+        (also when it was read from a local copy of it: config.hub_dir names that copy)."""
+        return str(self.data_dir) if self.data_dir else f"hub:{self.task.hub.path}@{self.task.hub.revision}"
+
+    def data_where(self, local_file: str) -> str:
+        """Where the test data was read, for the sample note: the file under --data-dir, else the Hub dataset."""
+        if self.data_dir:
+            return str(Path(self.data_dir) / local_file)
+        hub_dir = self.config.get("hub_dir")
+        copy = f"a local copy (in {hub_dir}) of " if hub_dir else ""
+        return f"{copy}the hub ({self.task.hub.path}, split {self.task.hub.split})"
+
     def results_file(self, scoring: str, config: dict, results: dict, n_samples: dict, sample_note: str,
                      **extra) -> dict:
         """The run's results (the view of eval.results); its "config" is the scoring, the shared entries, then

@@ -323,3 +323,36 @@ def test_centering_run_is_named_and_described_apart_and_changes_only_other_langu
         if i.startswith("xnli-en-"):
             assert probs == pytest.approx(plain[i], abs=1e-5)
     assert any(probs != pytest.approx(plain[i], abs=1e-5) for i, probs in centred.items() if i.startswith("xnli-hi-"))
+
+
+def test_a_hub_copy_evaluates_like_the_same_rows_from_data_dir(reference, checkpoint, data_dir, tmp_path):
+    """`eval run --hub-dir`: the task's Hub dataset read from its local copy (facebook/xnli's own schema: a
+    ClassLabel label, no id or lang column) scores exactly as the same rows read from --data-dir."""
+    import datasets
+
+    from tasks import get_task
+    from tasks.data import read_jsonl
+    from tasks.hub_copy import local_copy, write_split
+
+    task = get_task("xnli")
+    rows = read_jsonl(data_dir / "xnli" / "test.jsonl", task, lang="hi")
+    features = datasets.Features({"premise": datasets.Value("string"), "hypothesis": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["entailment", "neutral", "contradiction"])})
+    ds = datasets.Dataset.from_dict({k: [r[k] for r in rows] for k in ("premise", "hypothesis", "label")},
+                                    features=features)
+    write_split(ds, local_copy(tmp_path / "hub", task.hub), "hi", "test")
+    main(["run", "--model", str(checkpoint), "--task", "xnli", "--languages", "hi", "--hub-dir", str(tmp_path / "hub"),
+          "--output", str(tmp_path / "out"), "--batch-size", "4", "--bootstrap", "200", "--no-progress"])
+    d = tmp_path / "out" / "tiny-nli-global-softmax"
+    hub = read_results(d / "xnli.json")
+    assert hub["config"]["data_source"] == "hub:facebook/xnli@main" and hub["config"]["hub_dir"] == str(tmp_path / "hub")
+    assert json.loads((d / "xnli.json").read_text())["configs"]["xnli"]["dataset_path"] == "hub:facebook/xnli@main"
+    assert f"a local copy (in {tmp_path / 'hub'}) of the hub (facebook/xnli, split test)" in hub["sample_note"]
+    assert hub["results"]["hi"]["acc,none"] == reference[1]["results"]["hi"]["acc,none"]
+    ref = [p for p in reference[2] if p["lang"] == "hi"]
+    got = predictions(d / "xnli.predictions.jsonl")
+    assert [(p["doc_hash"], p["predicted"]) for p in got] == [(p["doc_hash"], p["predicted"]) for p in ref]
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--model", str(checkpoint), "--task", "xnli", "--hub-dir", str(tmp_path / "hub"),
+              "--data-dir", str(data_dir), "--output", str(tmp_path / "out")])
+    assert e.value.code == 2
