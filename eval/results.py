@@ -17,7 +17,7 @@ The file (schema "layerbridge-results/2"; <task> e.g. "sib200", a subtask per la
   "n-shot": {...: 0}, "higher_is_better": {...: {"acc": true, "f1_macro": true}},
   "n-samples": {"<task>_<lang>": {"original": int, "effective": int, "truncated": int}},
   "config": {"model": <name>, "model_args": <the model's describe(): kind, path, strategy, encoder, llm,
-             checkpoint_sha256, centering, recipe, members, ...>, "model_dtype", "bootstrap_iters", "random_seed",
+             checkpoint_sha256, centering, members, ...>, "model_dtype", "bootstrap_iters", "random_seed",
              + the view's config (scoring, precision, limit, data_source, batch_size, processes, languages, ...)},
   "date": float (UNIX time), "total_evaluation_time_seconds": str,
   # LayerBridge's extras:
