@@ -4,6 +4,9 @@
         --limit 100 --data-dir ../shared/benchdata --output results
     python -m eval run --model plain:pocket --task sinhala_news --data-dir ../shared/benchdata --output results
     python -m eval run --model pocket --task ntrex_alignment --data-dir ../shared/benchdata --output results
+    python -m eval run --model checkpoints/pocket-topic-last --task sib200 --output results     # the Hub dataset
+    python -m eval run --model checkpoints/pocket-topic-last --task sib200 --hub-dir data/hub --output results
+        # a local copy of it (python -m tasks.hub_copy --task sib200 --output data/hub)
     accelerate launch --multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no --dynamo_backend no \
         -m eval run ...        # N processes (CPU + gloo where there is no CUDA), same numbers as one
     python -m eval leaderboard --results results                   # results/leaderboard.{csv,md}
@@ -37,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--languages", nargs="+", metavar="LANG", help="default: every language with test data")
     run.add_argument("--limit", type=int, help="a class-balanced seeded sample of N examples per language (the "
                                                 "first N parallel sentences for alignment)")
-    run.add_argument("--data-dir", help="local benchmark data (schema of ../shared/benchdata); default: the hub")
+    run.add_argument("--data-dir", help="local benchmark data (schema of ../shared/benchdata); default: the task's "
+                                        "Hugging Face dataset")
+    run.add_argument("--hub-dir", help="a local copy of the task's Hugging Face dataset (python -m tasks.hub_copy), "
+                                       "read like the Hub id")
     run.add_argument("--output", required=True, help="results directory: writes <output>/<model name>/<task>.json "
                                                      "and <task>.predictions.jsonl")
     run.add_argument("--batch-size", type=int, default=16)
@@ -84,7 +90,7 @@ def cmd_seeds(args):
         raise DataError(f"no results for task {task.name} under {results}")
     try:
         print(markdown(records, task.name, args.precision))
-    except ValueError as e:  # runs that cannot be paired (no shared item, predictions without "correct")
+    except ValueError as e:  # runs that cannot be paired (no shared item, predictions without "acc" or "correct")
         raise DataError(f"cannot compare the runs of {task.name} under {results}: {e}") from e
 
 
@@ -103,7 +109,8 @@ def cmd_run(args):
                  output_dir=args.output, batch_size=args.batch_size, scoring=args.scoring, bootstrap=args.bootstrap,
                  seed=args.seed, model_name=args.name, progress=not args.no_progress, strategy=args.strategy,
                  precision=args.precision, centering=load_centering(args.centering, args.centering_scale,
-                                                                          args.centering_tokens))
+                                                                          args.centering_tokens),
+                 hub_dir=args.hub_dir)
     if not PartialState().is_main_process:
         return
     out = Path(args.output) / safe_name(r["model"]["name"])

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from fusion.errors import ConfigError, DataError
-
 from fusion.files import iter_jsonl
 from tasks import AlignmentTask
+from tasks.data import read_hub, renamed
 
 from .run import Run
 
@@ -37,9 +37,9 @@ class AlignmentEvaluation:
         if not spec.has_encoder:
             raise ConfigError(no_encoder_message(self.task, spec))
 
-    def load(self, languages, data_dir, limit):
+    def load(self, languages, data_dir, limit, hub_dir=None):
         """Read and check the parallel sentences before the model loads (a bad file fails first)."""
-        self.rows = load_parallel(self.task, data_dir, languages)
+        self.rows = load_parallel(self.task, data_dir, languages, hub_dir)
 
     def evaluate(self, model, run: Run) -> dict:
         return evaluate_alignment(model, self.rows, run)
@@ -50,29 +50,38 @@ def no_encoder_message(task, what) -> str:
             f"preset), not {str(what)!r}, which has no encoder")
 
 
-def load_parallel(task: AlignmentTask, data_dir, languages: list[str]) -> list[dict]:
-    """Rows {id, <source>, <lang>...} of the parallel file, checked: UTF-8, JSON objects, every needed field a
-    non-empty string, unique ids."""
-    if data_dir is None:
-        raise DataError(f"task {task.name} reads local parallel sentences: pass --data-dir (a folder holding "
-                        f"{task.local_file})")
-    path = Path(data_dir) / task.local_file
+def parallel_rows(task: AlignmentTask, data_dir, hub_dir=None) -> tuple[list[tuple[str, dict]], str]:
+    """([(where, row)], the source's name): the lines of the parallel file under --data-dir, else the rows of the
+    task's Hub dataset (or of its local copy under `hub_dir`) with their columns renamed to our language codes and
+    ids "<task>-<index>" where the dataset has none."""
+    if data_dir is not None:
+        path = Path(data_dir) / task.local_file
+        return [(f"{path}:{n}", row) for n, row in iter_jsonl(path)], str(path)
+    ds, where = read_hub(task.hub, None, task.name, hub_dir)
+    return [(f"{where}[{i}]", {"id": f"{task.name}-{i}", **renamed(dict(raw), task.hub)})
+            for i, raw in enumerate(ds)], where
+
+
+def load_parallel(task: AlignmentTask, data_dir, languages: list[str], hub_dir=None) -> list[dict]:
+    """Rows {id, <source>, <lang>...} of the parallel sentences (parallel_rows), checked: every needed field a
+    non-empty string, unique ids (and, for a file: UTF-8, JSON objects)."""
     need = ["id", task.source, *languages]
     rows, seen = [], set()
-    for n, row in iter_jsonl(path):
+    found, name = parallel_rows(task, data_dir, hub_dir)
+    for where, row in found:
         missing = [f for f in need if f not in row]
         if missing:
-            raise DataError(f"{path}:{n}: missing field(s) {', '.join(missing)} (task {task.name} needs "
+            raise DataError(f"{where}: missing field(s) {', '.join(missing)} (task {task.name} needs "
                             f"{', '.join(need)})")
         for f in need[1:]:
             if not isinstance(row[f], str) or not row[f].strip():
-                raise DataError(f"{path}:{n}: field {f!r} is empty or not a string")
+                raise DataError(f"{where}: field {f!r} is empty or not a string")
         if row["id"] in seen:
-            raise DataError(f"{path}:{n}: id {row['id']!r} occurs twice; ids must be unique")
+            raise DataError(f"{where}: id {row['id']!r} occurs twice; ids must be unique")
         seen.add(row["id"])
         rows.append(row)
     if len(rows) < 2:
-        raise DataError(f"{path} has {len(rows)} sentence(s); retrieval needs at least 2")
+        raise DataError(f"{name} has {len(rows)} sentence(s); retrieval needs at least 2")
     return rows
 
 
@@ -122,8 +131,7 @@ def evaluate_alignment(model, rows: list[dict], run: Run) -> dict:
     from accelerate.utils import gather_object
     from tqdm.auto import tqdm
 
-    task, languages, info, state, limit, data_dir = run.task, run.languages, run.info, run.state, run.limit, \
-        run.data_dir
+    task, languages, info, state, limit = run.task, run.languages, run.info, run.state, run.limit
     if getattr(model, "pooled_states", None) is None:
         raise ConfigError(no_encoder_message(task, info["name"]))
     available = len(rows)
@@ -148,11 +156,11 @@ def evaluate_alignment(model, rows: list[dict], run: Run) -> dict:
     n = len(rows)
     results = run.results_file(
         "retrieval@1: cosine of mean-pooled encoder states, English -> X",
-        dict(bootstrap=0, data_source=str(data_dir),
+        dict(bootstrap=0, data_source=run.data_source,
              layers=f"hidden states 0..{pooled[languages[0]]['layers'].shape[0] - 1} (0 = embeddings)"),
         scores, {lang: {"effective": n, "available": available} for lang in languages},
         (f"{'first ' + str(n) if n < available else 'all ' + str(n)} of {available} parallel sentences in "
-         f"{Path(data_dir) / task.local_file}; each English sentence retrieves among the {n} target sentences "
+         f"{run.data_where(task.local_file)}; each English sentence retrieves among the {n} target sentences "
          f"(fewer candidates make retrieval easier)"))
     lines = [dict(id=row["id"], lang=lang, retrieved={k: rows[j]["id"] for k, picks in retrieved[lang].items()
                                                       for j in [picks[i]]})

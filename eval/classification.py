@@ -41,20 +41,22 @@ class ClassificationEvaluation:
     def check_model(self, spec):
         """Any model kind classifies."""
 
-    def load(self, languages, data_dir, limit):
+    def load(self, languages, data_dir, limit, hub_dir=None):
         """Read and check the test examples before the model loads (a bad file fails first)."""
-        self.examples, self.available = load_examples(self.task, languages, data_dir, limit)
+        self.examples, self.available = load_examples(self.task, languages, data_dir, limit, hub_dir)
 
     def evaluate(self, model, run: Run) -> dict:
         return evaluate_classification(model, self.examples, self.available, run)
 
 
-def load_examples(task: Task, languages, data_dir, limit) -> tuple[list[dict], dict]:
-    """[{lang, id, prompt, gold}] in language order, and the number of examples available per language."""
+def load_examples(task: Task, languages, data_dir, limit, hub_dir=None) -> tuple[list[dict], dict]:
+    """[{lang, id, doc_id, prompt, gold, doc_hash, prompt_hash}] in language order, and the number of examples
+    available per language; from --data-dir, else the Hub dataset (or its local copy under `hub_dir`)."""
     examples, available = [], {}
     for lang in languages:
-        rows = load_test(task, lang, data_dir=data_dir)
+        rows = load_test(task, lang, data_dir=data_dir, hub_dir=hub_dir)
         available[lang] = len(rows)
+        position = {id(row): i for i, row in enumerate(rows)}  # doc_id: the row's index in its language's test split
         seen = set()
         for row in stratified_sample(rows, limit):
             if not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool):
@@ -64,15 +66,17 @@ def load_examples(task: Task, languages, data_dir, limit) -> tuple[list[dict], d
                                 f"unique (resuming relies on them)")
             seen.add(str(row["id"]))
             prompt = task.prompt(row)
-            examples.append(dict(lang=lang, id=row["id"], prompt=prompt, spans=task.field_spans(row), gold=row["label"],
+            examples.append(dict(lang=lang, id=row["id"], doc_id=position[id(row)], prompt=prompt,
+                                 spans=task.field_spans(row), gold=row["label"],
                                  doc_hash=doc_hash(task, row, lang), prompt_hash=prompt_hash(prompt)))
     return examples, available
 
 
 def score_batch(model, task: Task, batch: list[dict], scoring: str, signature: str) -> list[dict]:
+    """Predictions lines (eval.predictions: lm-eval's --log_samples fields, then ours) of one batch of examples."""
     prompts = [e["prompt"] for e in batch]
-    base = lambda e: dict(id=e["id"], lang=e["lang"], doc_hash=e.get("doc_hash"), prompt_hash=e.get("prompt_hash"),
-                          gold=e["gold"], gold_label=task.choices[e["gold"]])
+    base = lambda e: dict(doc_id=e.get("doc_id"), doc_hash=e.get("doc_hash"), prompt_hash=e.get("prompt_hash"),
+                          target=e["gold"], id=e["id"], lang=e["lang"], target_label=task.choices[e["gold"]])
     records = []
     if scoring != "generate":
         # a model that centres its encoder states per language (fusion.centering) reads each example's language, and
@@ -80,10 +84,9 @@ def score_batch(model, task: Task, batch: list[dict], scoring: str, signature: s
         kw = ({"languages": [TextLanguage(e["lang"], e.get("spans", ())) for e in batch]}
               if getattr(model, "centering", None) is not None else {})
         for e, out in zip(batch, model.classify(prompts, task.targets, batch_size=len(batch), scoring=scoring, **kw)):
-            r = dict(base(e), predicted=out["pred"], predicted_label=task.choices[out["pred"]],
-                     correct=out["pred"] == e["gold"], probs=out["probs"], truncated=out.get("truncated"))
-            if "loglik" in out:
-                r["loglik"] = out["loglik"]
+            r = dict(base(e), **predictions.choice_sample(task.targets, out.get("loglik"), out["probs"]),
+                     acc=float(out["pred"] == e["gold"]), predicted=out["pred"],
+                     predicted_label=task.choices[out["pred"]], probs=out["probs"], truncated=out.get("truncated"))
             if "layer_weights" in out:  # fused model: mean fusion weight per encoder layer over the tokens
                 r["layer_weights"] = out["layer_weights"]
             records.append(dict(r, scoring=scoring, run=signature))
@@ -93,8 +96,9 @@ def score_batch(model, task: Task, batch: list[dict], scoring: str, signature: s
         for e, text in zip(batch, model.generate(prompts, max_new_tokens=longest + 2)):
             first = text.strip().split("\n")[0].strip()
             pred = task.choices.index(first) if first in task.choices else -1
-            records.append(dict(base(e), predicted=pred, predicted_label=task.choices[pred] if pred >= 0 else None,
-                                correct=pred == e["gold"], generated=text, scoring=scoring, run=signature))
+            records.append(dict(base(e), **predictions.generation_sample(text, first), acc=float(pred == e["gold"]),
+                                predicted=pred, predicted_label=task.choices[pred] if pred >= 0 else None,
+                                scoring=scoring, run=signature))
     return records
 
 
@@ -120,11 +124,9 @@ def score_all(model, task, todo: list[dict], scoring, batch_size, signature, par
     return out
 
 
-def sample_note(task: Task, data_dir, limit, available: dict, effective: dict) -> str:
+def sample_note(task: Task, where: str, data_dir, limit, available: dict, effective: dict) -> str:
     lo, hi = min(available.values()), max(available.values())
     avail = f"{lo}" if lo == hi else f"{lo}-{hi}"
-    where = (f"{Path(data_dir) / (task.local_test.get('*') or next(iter(task.local_test.values())))}" if data_dir
-             else f"the hub ({task.hub.path}, split {task.hub.split})")
     taken = f"a class-balanced sample (seed 0) of {limit} of {avail}" if limit and any(effective[l] < available[l] for l in available) \
         else f"all {avail}"
     return f"{taken} examples per language of the {task.name} test data in {where}" + \
@@ -164,17 +166,17 @@ def evaluate_classification(model, examples: list[dict], available: dict, run: R
     records = {**done, **{key(r): r for r in new}}
     ordered = [records[key(e)] for e in examples]  # every example exactly once, in data order
 
-    per_lang = {lang: ([r["gold"] for r in ordered if r["lang"] == lang],
+    per_lang = {lang: ([r["target"] for r in ordered if r["lang"] == lang],
                        [r["predicted"] for r in ordered if r["lang"] == lang]) for lang in languages}
     effective = {lang: len(per_lang[lang][0]) for lang in languages}
     results = run.results_file(
-        scoring, dict(bootstrap=run.bootstrap,
-                      data_source=str(run.data_dir) if run.data_dir else f"hub:{task.hub.path}"),
+        scoring, dict(bootstrap=run.bootstrap, data_source=run.data_source),
         classification_metrics(per_lang, range(len(task.choices)), run.bootstrap, run.seed, task.groups),
         {lang: {"effective": effective[lang], "available": available[lang],
                 "truncated": sum(bool(r.get("truncated")) for r in ordered if r["lang"] == lang)}
          for lang in languages},
-        sample_note(task, run.data_dir, run.limit, available, effective), resumed_examples=len(done))
+        sample_note(task, run.data_where(task.local_test.get("*") or next(iter(task.local_test.values()))),
+                    run.data_dir, run.limit, available, effective), resumed_examples=len(done))
     run.write(results, ordered)
     return results
 

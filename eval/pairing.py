@@ -2,7 +2,8 @@
 interval and an exact McNemar p-value, per language and per language group.
 
 Items are paired by `doc_hash` (eval.trace) where both runs recorded it, else by (language, id). Only items scored
-by both runs count, so a difference is never an artefact of different samples.
+by both runs count, so a difference is never an artefact of different samples. Predictions lines of either format
+pair (eval.predictions: lm-eval's `acc`, or `correct` in lines written before).
 
     from eval.pairing import paired_difference
     from eval.predictions import read_predictions
@@ -18,7 +19,7 @@ import pandas as pd
 
 from tasks import TASKS
 
-from .predictions import key, read_predictions
+from .predictions import correct, key, read_predictions, scored
 
 
 def item_key(record: dict, by_hash: bool) -> tuple:
@@ -29,10 +30,10 @@ def item_key(record: dict, by_hash: bool) -> tuple:
 def pair(records_a: list[dict], records_b: list[dict]) -> list[tuple[dict, dict]]:
     """(a, b) for every item both lists scored, in a's order; by doc_hash when every record has one."""
     for name, records in (("records_a", records_a), ("records_b", records_b)):
-        missing = sum("correct" not in r for r in records)
+        missing = sum(not scored(r) for r in records)
         if missing:
-            raise ValueError(f"{name}: {missing} record(s) have no 'correct' field; pair classification "
-                             f"predictions (eval run writes them)")
+            raise ValueError(f"{name}: {missing} record(s) have no 'acc' (or older 'correct') field; pair "
+                             f"classification predictions (eval run writes them)")
     by_hash = all(r.get("doc_hash") for r in [*records_a, *records_b])
     b = {item_key(r, by_hash): r for r in records_b}
     return [(r, b[item_key(r, by_hash)]) for r in records_a if item_key(r, by_hash) in b]
@@ -71,7 +72,7 @@ def paired_difference(records_a: list[dict], records_b: list[dict], n_boot: int 
         raise ValueError("the two runs share no test item (compared by doc_hash, else by language and id)")
     by_lang: dict = {}
     for a, b in pairs:
-        by_lang.setdefault(str(a.get("lang")), []).append(int(bool(a["correct"])) - int(bool(b["correct"])))
+        by_lang.setdefault(str(a.get("lang")), []).append(int(correct(a)) - int(correct(b)))
     diffs = {lang: np.asarray(d, dtype=float) for lang, d in by_lang.items()}
     diff, ci = stratified_mean_ci(diffs, n_boot, seed)
     all_d = np.concatenate(list(diffs.values()))
@@ -101,8 +102,8 @@ def paired_over_seeds(runs_a: list[list[dict]], runs_b: list[list[dict]], n_boot
     shared = [k for k in keyed[0] if all(k in run for run in keyed[1:])]
     if not shared:
         raise ValueError("the runs share no test item (compared by doc_hash, else by language and id)")
-    correct = np.array([[float(bool(run[k]["correct"])) for k in shared] for run in keyed])  # [runs, items]
-    a_runs, b_runs = correct[:len(runs_a)], correct[len(runs_a):]                            # [n_a, N], [n_b, N]
+    right = np.array([[float(correct(run[k])) for k in shared] for run in keyed])            # [runs, items]
+    a_runs, b_runs = right[:len(runs_a)], right[len(runs_a):]                                # [n_a, N], [n_b, N]
     langs = np.array([str(keyed[0][k].get("lang")) for k in shared])                          # [N]
     index = {lang: np.flatnonzero(langs == lang) for lang in dict.fromkeys(langs)}            # lang -> item columns
     per_item = a_runs.mean(0) - b_runs.mean(0)                                                # [N]
@@ -182,7 +183,7 @@ def gains_over_baseline(records: pd.DataFrame, baseline: str = "last", n_boot: i
         if b is None or not a.is_file() or not b.is_file():
             continue
         ra, rb = read_predictions(a)[0], read_predictions(b)[0]
-        if not ra or any("correct" not in r for r in ra + rb):
+        if not ra or not all(map(scored, ra + rb)):
             continue  # alignment predictions: nothing to pair
         task = TASKS.get(run["task"])
         langs = list(dict.fromkeys(r.get("lang") for r in ra))

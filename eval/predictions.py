@@ -4,21 +4,59 @@ While scoring, each process appends every finished batch to <task>.predictions.p
 A rerun first merges the predictions file and any part files left by a killed run (a line cut by the kill is
 dropped), then scores only the examples not yet there. Each line carries `run`, the run signature: a hash of what
 decides the predictions (the model's `signature_parts()` and precision, the task's prompt and labels, the scoring
-mode and the scorer's version), so predictions of another model, precision or mode are never reused.
+mode, the scorer's version and the line format), so predictions of another model, precision, mode or format are
+never reused.
+
+A classification line holds lm-evaluation-harness's `--log_samples` fields (lm_eval 0.4.13's samples) without the
+input text: doc_id (the example's index in its language's test split), doc_hash, prompt_hash, target (the gold
+choice's index), arguments ({"gen_args_<i>": {"arg_1": choice i's continuation}}; "arg_0", the prompt, is left
+out), resps and filtered_resps (per choice [log-likelihood, null]: lm-eval's is_greedy is not computed; where
+the model gives no log-likelihood ("constrained" scoring, the probe, an ensemble) the log of the choice's
+probability among the choices; with "generate": the text and its first line), filter "none", metrics ["acc"]
+and acc (1.0 or 0.0); then ours: id, lang, target_label, predicted, predicted_label, probs, truncated,
+layer_weights, scoring, run. Lines written before this format (results/ keeps
+them) have `gold`, `gold_label`, `correct` and `loglik` instead; eval.pairing reads both (`correct`).
 """
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
 from fusion.files import write_text_atomic
 from fusion.scoring import SCORER_VERSION
 
+SAMPLES_FORMAT = "log_samples/1"  # the line format: predictions in another format are never resumed
+
+
+def choice_sample(targets: list[str], loglik: list[float] | None, probs: list[float]) -> dict:
+    """lm-eval's arguments, resps and filtered_resps of a multiple-choice example (no prompt text)."""
+    scores = loglik if loglik is not None else [math.log(p) if p > 0 else -math.inf for p in probs]
+    return dict(arguments={f"gen_args_{i}": {"arg_1": t} for i, t in enumerate(targets)},
+                resps=[[[s, None]] for s in scores], filtered_resps=[[s, None] for s in scores],
+                filter="none", metrics=["acc"])
+
+
+def generation_sample(text: str, first_line: str) -> dict:
+    """lm-eval's arguments, resps and filtered_resps of a generated answer (no prompt text)."""
+    return dict(arguments={"gen_args_0": {}}, resps=[[text]], filtered_resps=[first_line], filter="none",
+                metrics=["acc"])
+
+
+def correct(record: dict) -> bool:
+    """Whether a classification line was answered right: lm-eval's `acc`, or `correct` in lines written before."""
+    return bool(record["acc"] if "acc" in record else record["correct"])
+
+
+def scored(record: dict) -> bool:
+    """A classification line (it says whether it was right), in either format."""
+    return "acc" in record or "correct" in record
+
 
 def run_signature(model, task, scoring: str) -> str:
     h = hashlib.sha256()
     h.update(json.dumps([getattr(task, "template", ""), getattr(task, "targets", []), scoring, model.precision,
-                         SCORER_VERSION]).encode())
+                         SCORER_VERSION, SAMPLES_FORMAT]).encode())
     for part in model.signature_parts():
         h.update(part)
     return h.hexdigest()[:16]

@@ -11,10 +11,11 @@ not `evaluate.load`, which needs the hub).
 Each task type is evaluated its own way, in the manner of lm-evaluation-harness's task classes: a classification
 task (tasks.Task) by eval.classification, an alignment task (tasks.AlignmentTask) by eval.alignment (EVALUATIONS).
 
-Files, under <output_dir>/<model name>/: <task>.json (schema of eval.results, written atomically) and
-<task>.predictions.jsonl (one line per example: id, lang, doc_hash and prompt_hash (eval.trace), gold,
-predicted, per-choice probs and, for "loglik", loglik; or the generated text). Resuming an interrupted run:
-eval.predictions. Versions, hardware and date: eval.provenance.
+Files, under <output_dir>/<model name>/: <task>.json (lm-evaluation-harness's results schema with our extras,
+eval.results, written atomically) and <task>.predictions.jsonl, one line per example in the field names of
+lm-eval's `--log_samples` (doc_id, doc_hash, prompt_hash, target, arguments, resps, filtered_resps, acc) without
+the input text, plus id, lang, predicted, per-choice probs, scoring and the run signature (eval.predictions).
+Resuming an interrupted run: eval.predictions. Versions, hardware and date: eval.provenance.
 
 Several processes (`accelerate launch --multi_gpu --num_processes N -m eval run ...`; on a machine without CUDA
 this runs N CPU processes with gloo, whereas accelerate 1.15's `--cpu` launcher starts only ONE process unless MPI
@@ -66,13 +67,15 @@ def check_languages(evaluation, languages, data_dir=None) -> list[str]:
 def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | None = None, output_dir=None,
              batch_size: int = 16, scoring: str = "loglik", bootstrap: int = 1000, seed: int = 0,
              model_name: str | None = None, progress: bool = True, strategy: str | None = None,
-             precision: str = "auto", centering=None) -> dict:
+             precision: str = "auto", centering=None, hub_dir=None) -> dict:
     """Evaluate `model` (a model of the fusion.interface kinds, or a model spec: fusion.spec, e.g. a checkpoint dir,
-    a preset name, "plain:<llm>" or "probe:<preset>") on a task. Returns the results dict (schema of eval.results);
+    a preset name, "plain:<llm>" or "probe:<preset>") on a task. Returns the results (eval.results' per-language view);
     with `output_dir`, writes <output_dir>/<name>/<task>.json and <task>.predictions.jsonl, resuming from the
     predictions of an interrupted run. `centering`: a fusion.centering.LanguageCentering the model applies per
-    example language (the run then uses unlabeled target-language text, and its name says "+centered"). Bad input
-    raises fusion.errors (ConfigError, DataError, CheckpointError, ...)."""
+    example language (the run then uses unlabeled target-language text, and its name says "+centered"). The test
+    data comes from `data_dir` (../shared/benchdata's layout), else from the task's Hugging Face dataset: by its id,
+    or from the local copy of it under `hub_dir` (tasks.hub_copy). Bad input raises fusion.errors (ConfigError,
+    DataError, CheckpointError, ...)."""
     from accelerate import PartialState
 
     t0 = time.time()
@@ -90,8 +93,12 @@ def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | 
             raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
     if data_dir is not None and not Path(data_dir).is_dir():
         raise DataError(f"data directory {data_dir} does not exist")
+    if hub_dir is not None and data_dir is not None:
+        raise ConfigError("give --data-dir or --hub-dir, not both")
+    if hub_dir is not None and not Path(hub_dir).is_dir():
+        raise DataError(f"hub copy directory {hub_dir} does not exist (python -m tasks.hub_copy writes one)")
     languages = check_languages(evaluation, languages or evaluation.default_languages(data_dir), data_dir)
-    evaluation.load(languages, data_dir, limit)   # data first: a bad file fails before the model loads
+    evaluation.load(languages, data_dir, limit, hub_dir)   # data first: a bad file fails before the model loads
 
     state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only machines: gloo across processes
     if spec is not None:
@@ -105,9 +112,11 @@ def evaluate(model, task_name: str, languages=None, data_dir=None, limit: int | 
     info = check_model(model).describe()
     if model_name:
         info["name"] = model_name
-    run = Run(task=task, languages=languages, data_dir=data_dir, limit=limit, info=info,
-              config=dict(precision=model.precision, limit=limit, seed=seed, batch_size=batch_size,
-                          processes=state.num_processes, languages=languages),
+    config = dict(precision=model.precision, limit=limit, seed=seed, batch_size=batch_size,
+                  processes=state.num_processes, languages=languages)
+    if hub_dir is not None:
+        config["hub_dir"] = str(hub_dir)
+    run = Run(task=task, languages=languages, data_dir=data_dir, limit=limit, info=info, config=config,
               out_dir=Path(output_dir) / safe_name(info["name"]) if output_dir is not None else None,
               state=state, t0=t0, progress=progress, batch_size=batch_size, scoring=scoring, bootstrap=bootstrap,
               seed=seed)

@@ -1,9 +1,10 @@
-"""Reading task examples from local JSON Lines files (schema of ../shared/benchdata) or the hub, with checks
-that stop on bad data with a message naming the file and line."""
-import json
-import os
+"""Reading task examples from local JSON Lines files (schema of ../shared/benchdata) or from each task's Hugging Face
+dataset (by its id, or from a local copy in the Hub dataset's layout: tasks.hub_copy), with checks that stop on bad
+data with a message naming the file and line."""
 import random
 import re
+import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 from fusion.errors import BackboneUnavailableError, DataError
@@ -38,25 +39,60 @@ def check_example(row: dict, task: Task, where: str) -> dict:
     return {**row, "label": label}
 
 
-def load_hub(source: HubSource, task: Task, lang: str | None = None) -> list[dict]:
-    """A hub dataset split; fails at once, with a message, where the hub is unreachable."""
-    from fusion.backbones import hub_reachable
-    fmt = lambda s: s.format(lang=lang) if s else s
-    if not hub_reachable():
-        raise BackboneUnavailableError(
-            f"dataset {source.path} ({fmt(source.config) or 'default'}/{fmt(source.split)}) needs the Hugging Face "
-            f"hub, which is unreachable here (or HF_HUB_OFFLINE=1): pass --data-dir with local JSON Lines files")
+def read_hub(source: HubSource, lang: str | None, task_name: str, hub_dir=None) -> tuple[object, str]:
+    """(the `datasets.Dataset` of one language's split, where it was read) through `datasets.load_dataset`: from the
+    Hub (the dataset id at the source's revision; fails at once, with a message, where the Hub is unreachable), or,
+    with `hub_dir`, from the local copy of that dataset under it (tasks.hub_copy), read by the same call."""
+    from .hub_copy import local_copy
+    config, split = source.config_split(lang)
+    if hub_dir is not None:
+        where = local_copy(hub_dir, source)
+        if not where.is_dir():
+            raise DataError(f"no local copy of {source.path} in {hub_dir}: write one with `python -m tasks.hub_copy "
+                            f"--task {task_name} --output {hub_dir}` where the Hugging Face Hub is reachable")
+        kwargs = {"keep_in_memory": True}   # read afresh (below: in a cache of its own): datasets' shared cache could
+    else:                                   # hold an older copy of the same layout under the same name
+        from fusion.backbones import hub_reachable
+        if not hub_reachable():
+            raise BackboneUnavailableError(
+                f"dataset {source.path} ({config or 'default'}/{split}) needs the Hugging Face hub, which is "
+                f"unreachable here (or HF_HUB_OFFLINE=1): pass --data-dir with local JSON Lines files, or --hub-dir "
+                f"with a local copy (python -m tasks.hub_copy)")
+        where, kwargs = source.path, {"revision": source.revision}
     import datasets
-    ds = datasets.load_dataset(source.path, fmt(source.config), split=fmt(source.split))
+    try:
+        with tempfile.TemporaryDirectory() if hub_dir is not None else nullcontext() as cache_dir:
+            ds = datasets.load_dataset(str(where), config, split=split, cache_dir=cache_dir, **kwargs)
+    except (OSError, ValueError, RuntimeError) as e:  # an unknown config, split or revision, a folder without the
+        # dataset's files, a failed download; RuntimeError: a dataset that needs a loading script (datasets runs none)
+        raise DataError(f"dataset {where} ({config or 'default'}/{split}): {e}") from e
+    return ds, str(where)
+
+
+def renamed(raw: dict, source: HubSource) -> dict:
+    """A Hub row with its columns renamed to the task's fields (`source.fields`)."""
+    return {source.fields.get(k, k): v for k, v in raw.items()}
+
+
+def load_hub(source: HubSource, task: Task, lang: str | None = None, hub_dir=None) -> list[dict]:
+    """A Hub dataset split (or its local copy under `hub_dir`: read_hub) as checked task rows: columns renamed by
+    `source.fields`, labels mapped from the dataset's names (a string column, or a ClassLabel's names) to the
+    task's ids by `source.label_names`."""
+    ds, where = read_hub(source, lang, task.name, hub_dir)
+    label_column = next((k for k, v in source.fields.items() if v == "label"), "label")
+    names = getattr(ds.features.get(label_column), "names", None)   # a ClassLabel: its id -> name
     rows = []
     for i, raw in enumerate(ds):
-        row = {source.fields.get(k, k): v for k, v in dict(raw).items()}
-        if source.label_names and isinstance(row.get("label"), str):
-            row["label"] = list(source.label_names).index(row["label"]) if row["label"] in source.label_names \
-                else row["label"]
+        row = renamed(dict(raw), source)
+        label = row.get("label")
+        if source.label_names and names is not None and isinstance(label, int) and 0 <= label < len(names):
+            label = names[label]
+        if source.label_names and isinstance(label, str) and label in source.label_names:
+            label = source.label_names.index(label)
+        row["label"] = label
         row.setdefault("id", f"{task.name}-{lang}-{i}")
         row.setdefault("lang", lang)
-        rows.append(check_example(row, task, f"{source.path}[{i}]"))
+        rows.append(check_example(row, task, f"{where}[{i}]"))
     return rows
 
 
@@ -74,8 +110,9 @@ def available_languages(task: Task, data_dir=None) -> list[str]:
     return [lang for lang in task.languages if lang in present] + [lang for lang in present if lang not in task.languages]
 
 
-def load_test(task: Task, lang: str, data_dir=None, limit: int | None = None) -> list[dict]:
-    """The test examples of one language: from --data-dir when given, else from the hub."""
+def load_test(task: Task, lang: str, data_dir=None, limit: int | None = None, hub_dir=None) -> list[dict]:
+    """The test examples of one language: from --data-dir when given, else from the Hub dataset (or its local copy
+    under `hub_dir`)."""
     if lang not in task.languages and not (task.open_languages and data_dir is not None):
         raise DataError(f"task {task.name} has no language {lang!r}; it has {', '.join(task.languages)}")
     if data_dir is not None:
@@ -91,7 +128,7 @@ def load_test(task: Task, lang: str, data_dir=None, limit: int | None = None) ->
                                 f"{', '.join(present) or 'no lang field'}") from None
             raise
     else:
-        rows = load_hub(task.hub, task, lang)
+        rows = load_hub(task.hub, task, lang, hub_dir=hub_dir)
     for i, row in enumerate(rows):
         row.setdefault("id", f"{task.name}-{lang}-{i}")
     return stratified_sample(rows, limit)

@@ -12,12 +12,22 @@ from .examples import EXAMPLES
 
 @dataclass(frozen=True)
 class HubSource:
-    """A Hugging Face dataset: `config` and `split` may contain {lang}; `fields` renames columns to ours."""
+    """A Hugging Face dataset and how its own schema maps onto a task's fields: `config` and `split` may contain
+    {lang}; `fields` renames its columns to ours; `label_names` are its label names in the task's label order
+    (index = the task's label id), read from a string column or from a ClassLabel's names, so that a dataset whose
+    label ids are ordered otherwise still maps right. `revision`: the dataset repository's branch, tag or commit.
+    A local copy in the Hub dataset's layout (tasks.hub_copy) loads through the same mapping (tasks.data)."""
     path: str
     split: str
     config: str | None = None
     fields: dict = field(default_factory=dict)
-    label_names: tuple = ()   # when the hub stores label names instead of ids
+    label_names: tuple = ()
+    revision: str = "main"
+
+    def config_split(self, lang: str | None) -> tuple[str | None, str]:
+        """The config and split that hold one language."""
+        fmt = lambda s: s.format(lang=lang) if s else s
+        return fmt(self.config), fmt(self.split)
 
 
 @dataclass(frozen=True)
@@ -73,13 +83,14 @@ class Task:
 
 NLI_LABELS = ("Entailment", "Neutral", "Contradiction")
 NLI_TEMPLATE = "Premise: {premise} Hypothesis: {hypothesis} Label:"
+XNLI_HUB_LABELS = ("entailment", "neutral", "contradiction")   # facebook/xnli's ClassLabel names, in our order
 
 TASKS = {t.name: t for t in [
     Task(name="xnli", family="nli",
          description="XNLI natural language inference, 15 languages (Conneau et al., 2018)",
          languages=("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"),
          template=NLI_TEMPLATE, text_fields=("premise", "hypothesis"), choices=NLI_LABELS,
-         hub=HubSource("facebook/xnli", split="test", config="{lang}"),
+         hub=HubSource("facebook/xnli", split="test", config="{lang}", label_names=XNLI_HUB_LABELS),
          local_test={"*": "xnli/test.jsonl"},
          train_local="english_train/mnli_train_subset.jsonl", dev_local="english_train/mnli_dev_subset.jsonl",
          train_hub=HubSource("nyu-mll/multi_nli", split="train"),
@@ -88,7 +99,7 @@ TASKS = {t.name: t for t in [
          description="IndicXNLI: XNLI machine-translated into 11 Indic languages (Aggarwal et al., 2022)",
          languages=("as", "bn", "gu", "hi", "kn", "ml", "mr", "or", "pa", "ta", "te"),
          template=NLI_TEMPLATE, text_fields=("premise", "hypothesis"), choices=NLI_LABELS,
-         hub=HubSource("Divyanshu/indicxnli", split="test", config="{lang}"),
+         hub=HubSource("Divyanshu/indicxnli", split="test", config="{lang}", label_names=XNLI_HUB_LABELS),
          local_test={"*": "indicxnli/test.jsonl"},
          train_local="english_train/mnli_train_subset.jsonl", dev_local="english_train/mnli_dev_subset.jsonl",
          train_hub=HubSource("nyu-mll/multi_nli", split="train")),
@@ -158,14 +169,19 @@ class AlignmentTask:
     source: str                         # the query language (English)
     languages: tuple                    # the target languages
     local_file: str                     # under --data-dir: one JSON object per line with id, source and targets
+    hub: HubSource | None = None        # the parallel sentences on the Hub: a column per language, renamed to ours
     version: str = "1.0"
 
+
+NTREX_HUB_COLUMNS = {"eng_Latn": "en", "sin_Sinh": "si", "tam_Taml": "ta", "ben_Beng": "bn", "hin_Deva": "hi",
+                     "mal_Mlym": "ml"}   # mteb/NTREX: one row per sentence, one column per language (FLORES codes)
 
 ALIGNMENT_TASKS = {t.name: t for t in [
     AlignmentTask(name="ntrex_alignment",
                   description="NTREX-128 parallel news sentences: English -> X retrieval@1 per encoder layer "
                               "and for the fused representation (Federmann et al., 2022)",
-                  source="en", languages=("si", "ta", "bn", "hi", "ml"), local_file="ntrex128/parallel.jsonl"),
+                  source="en", languages=("si", "ta", "bn", "hi", "ml"), local_file="ntrex128/parallel.jsonl",
+                  hub=HubSource("mteb/NTREX", split="test", config="default", fields=NTREX_HUB_COLUMNS)),
 ]}
 
 

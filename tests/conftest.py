@@ -51,15 +51,17 @@ def pocket_model():
 # ---------------------------------------------------------------- a results directory for the leaderboard
 
 def write_run(root: Path, name: str, task_name: str, accuracy: dict, kind: str = "fused", strategy=None,
-              path=None, n: int = 40, seed: int = 0):
+              path=None, n: int = 40, seed: int = 0, lm_eval: bool = False):
     """root/<name>/<task>.json and .predictions.jsonl of a synthetic run: per language, each example is right
-    with probability accuracy[lang] (the same items, by doc_hash, for every run of a task)."""
+    with probability accuracy[lang] (the same items, by doc_hash, for every run of a task). `lm_eval`: the files
+    in lm-evaluation-harness's schema (eval.results.to_lm_eval, --log_samples field names), else in the format
+    written before (layerbridge-results/1; gold and correct)."""
     import json
 
     import numpy as np
 
     from eval.metrics import classification_metrics
-    from eval.results import SCHEMA
+    from eval.results import SCHEMA, to_lm_eval
     from fusion.files import write_json_atomic
     from tasks import get_task
     from eval.trace import doc_hash, prompt_hash, task_definition
@@ -86,7 +88,10 @@ def write_run(root: Path, name: str, task_name: str, accuracy: dict, kind: str =
                "sample_note": f"a sample of {n} examples per language", "hardware": "CPU (test)",
                "date": "2026-11-01T00:00:00+00:00"}
     out = root / name
-    write_json_atomic(out / f"{task.name}.json", results)
+    write_json_atomic(out / f"{task.name}.json", to_lm_eval(results) if lm_eval else results)
+    if lm_eval:
+        records = [{"target" if k == "gold" else "acc" if k == "correct" else k: float(v) if k == "correct" else v
+                    for k, v in r.items()} for r in records]
     (out / f"{task.name}.predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     return results
 
@@ -102,7 +107,8 @@ def seeded_checkpoint(root: Path, name: str, task: str, strategy: str, seed: int
 
 def write_results_fixture(root: Path) -> Path:
     """Two benchmarks (xnli; sib200 with its language groups and two seeds per strategy), a plain LLM, a probe,
-    checkpoints with train_results.json, and one file in the oldest format (no config, stderr or task_config)."""
+    checkpoints with train_results.json, and one file in the oldest format (no config, stderr or task_config).
+    Some runs are in lm-evaluation-harness's schema, the others in the format written before: readers take both."""
     import json
 
     from eval.results import SCHEMA
@@ -118,7 +124,7 @@ def write_results_fixture(root: Path) -> Path:
     xnli = {"en": 0.8, "hi": 0.5}
     write_run(res, "tiny-last", "xnli", xnli, strategy="last", path=ckpts / "tiny-nli-last")
     write_run(res, "tiny-transformer-softmax", "xnli", {"en": 0.85, "hi": 0.65}, strategy="transformer-softmax",
-              path=ckpts / "tiny-nli-transformer-softmax")
+              path=ckpts / "tiny-nli-transformer-softmax", lm_eval=True)
     write_run(res, "plain-tiny", "xnli", {"en": 0.4, "hi": 0.34}, kind="plain")
     sib = {"eng_Latn": 0.7, "sin_Sinh": 0.4, "tam_Taml": 0.45}
     for s in (0, 1):
@@ -126,8 +132,8 @@ def write_results_fixture(root: Path) -> Path:
         for strategy, gain in (("last", 0.0), ("transformer-softmax", 0.1)):
             ckpt = seeded_checkpoint(ckpts, f"tiny-topic-{strategy}{suffix}", "sib200", strategy, s)
             write_run(res, f"tiny-topic-{strategy}{suffix}", "sib200", {lang: a + gain for lang, a in sib.items()},
-                      strategy=strategy, path=ckpt, n=30, seed=s)
-    write_run(res, "probe-tiny", "sib200", sib, kind="probe", n=30)
+                      strategy=strategy, path=ckpt, n=30, seed=s, lm_eval=(s == 1) == (strategy == "last"))
+    write_run(res, "probe-tiny", "sib200", sib, kind="probe", n=30, lm_eval=True)
     write_json_atomic(res / "old-model" / "xnli.json", {
         "schema": SCHEMA, "model": {"name": "old-model", "kind": "fused", "strategy": "global-softmax"},
         "task": "xnli", "date": "2025-01-01T00:00:00+00:00",

@@ -80,11 +80,39 @@ def test_alignment_cli_with_limit_and_languages(tmp_path, capsys):
     write_parallel(tmp_path, n=8)
     main(["run", "--model", "tiny", "--task", "ntrex_alignment", "--languages", "si", "hi", "--limit", "5",
           "--data-dir", str(tmp_path), "--output", str(tmp_path / "out"), "--no-progress"])
-    r = json.loads((tmp_path / "out" / "tiny" / "ntrex_alignment.json").read_text())
+    r = read_results(tmp_path / "out" / "tiny" / "ntrex_alignment.json")
     assert set(r["results"]) == {"si", "hi", "average", "en"} and r["results"]["hi"]["n"] == 5
     assert "first 5 of 8" in r["sample_note"]
     out = capsys.readouterr().out
     assert "retrieval@1 fused" in out and "en       (source)  fusion's heaviest layer" in out
+
+
+def test_alignment_reads_the_hub_dataset_like_the_shared_file(model, tmp_path):
+    """ntrex_alignment's Hub dataset (mteb/NTREX's schema: a row per sentence, a column per language in FLORES codes,
+    more languages than ours, no id) from a local copy in the Hub layout (--hub-dir) scores exactly as the same
+    sentences from --data-dir; without --data-dir or a copy it needs the Hub, and says so at once."""
+    import datasets
+
+    from fusion.errors import BackboneUnavailableError
+    from tasks import ALIGNMENT_TASKS
+    from tasks.hub_copy import local_copy, write_split
+
+    rows = write_parallel(tmp_path / "shared")
+    task = ALIGNMENT_TASKS["ntrex_alignment"]
+    columns = {"eng_Latn": "en", "sin_Sinh": "si", "tam_Taml": "ta", "ben_Beng": "bn", "hin_Deva": "hi",
+               "mal_Mlym": "ml"}
+    table = {flores: [r[ours] for r in rows] for flores, ours in columns.items()} | {"fra_Latn": ["x"] * len(rows)}
+    write_split(datasets.Dataset.from_dict(table), local_copy(tmp_path / "hub", task.hub), "default", "test")
+    shared = evaluate(model, "ntrex_alignment", data_dir=tmp_path / "shared", progress=False, batch_size=4)
+    hub = evaluate(model, "ntrex_alignment", hub_dir=tmp_path / "hub", output_dir=tmp_path / "out",
+                   model_name="tiny-gs", progress=False, batch_size=4)
+    assert hub["results"] == shared["results"] and hub["n_samples"] == shared["n_samples"]
+    assert hub["config"]["data_source"] == "hub:mteb/NTREX@main" and hub["config"]["hub_dir"] == str(tmp_path / "hub")
+    assert f"parallel sentences in a local copy (in {tmp_path / 'hub'}) of the hub (mteb/NTREX" in hub["sample_note"]
+    lines = [json.loads(l) for l in (tmp_path / "out" / "tiny-gs" / "ntrex_alignment.predictions.jsonl").open()]
+    assert [p["id"] for p in lines if p["lang"] == "si"] == [f"ntrex_alignment-{i}" for i in range(len(rows))]
+    with pytest.raises(BackboneUnavailableError, match="mteb/NTREX .*needs the Hugging Face hub"):
+        evaluate(model, "ntrex_alignment", progress=False)
 
 
 def test_alignment_needs_a_fused_model(model, tmp_path):

@@ -54,7 +54,12 @@ def reference(checkpoint, data_dir, tmp_path_factory):
     main(["run", "--model", str(checkpoint), "--task", "xnli", "--languages", "en", "hi", "--data-dir",
           str(data_dir), "--output", str(out), "--batch-size", "4", "--bootstrap", "200", "--no-progress"])
     d = out / "tiny-nli-global-softmax"
-    return out, json.loads((d / "xnli.json").read_text()), predictions(d / "xnli.predictions.jsonl")
+    return out, read_results(d / "xnli.json"), predictions(d / "xnli.predictions.jsonl")
+
+
+def loglik(p: dict) -> list[float]:
+    """A sample's per-choice log-likelihoods (lm-eval's filtered_resps: [log-likelihood, is_greedy] per choice)."""
+    return [score for score, _ in p["filtered_resps"]]
 
 
 def predictions(path: Path) -> list[dict]:
@@ -71,9 +76,33 @@ def run_args(checkpoint, data_dir, out, *extra):
             "--precision", "float32", *extra]  # explicit: subprocesses do not see the tests' float32 default
 
 
+def test_lm_eval_make_table_renders_a_results_file(reference):
+    """lm-evaluation-harness's own table printer reads what `eval run` wrote (its results and groups)."""
+    lm_eval_utils = pytest.importorskip("lm_eval.utils", reason="lm_eval is not installed (requirements-bench.txt)")
+    out, results, _ = reference
+    raw = json.loads((out / "tiny-nli-global-softmax" / "xnli.json").read_text())
+    table = lm_eval_utils.make_table(raw)
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+    acc = {r[0].lstrip("- "): r for r in rows if r[4] == "acc"}
+    assert set(acc) == {"xnli", "xnli_en", "xnli_hi"}
+    for lang, name in (("en", "xnli_en"), ("hi", "xnli_hi"), ("average", "xnli")):
+        m = results["results"][lang]
+        assert acc[name][6] == f"{m['acc,none']:.4f}" and acc[name][8] == f"{m['acc_stderr,none']:.4f}"
+        assert float(acc[name][1]) == float(results["task_config"]["version"]) and acc[name][3] == "0" and acc[name][5] == "↑"
+    assert "xnli" in lm_eval_utils.make_table(raw, "groups")
+
+
 def test_cli_run_writes_results_and_predictions(reference, checkpoint, capsys):
     out, results, preds = reference
-    assert read_results(out / "tiny-nli-global-softmax" / "xnli.json") == results   # schema check
+    raw = json.loads((out / "tiny-nli-global-softmax" / "xnli.json").read_text())   # lm-evaluation-harness's schema
+    assert set(raw["results"]) == {"xnli", "xnli_en", "xnli_hi"} and set(raw["groups"]) == {"xnli"}
+    assert raw["group_subtasks"] == {"xnli": ["xnli_en", "xnli_hi"]} and raw["n-shot"]["xnli_hi"] == 0
+    assert raw["n-samples"]["xnli_en"] == {"original": 14, "effective": 14, "truncated": results["n_samples"]["en"]["truncated"]}
+    assert raw["versions"]["xnli_en"] == results["task_config"]["version"] and raw["higher_is_better"]["xnli"]["acc"]
+    assert raw["config"]["model"] == "tiny-nli-global-softmax" and raw["config"]["model_args"] == results["model"]
+    assert raw["results"]["xnli_hi"]["acc,none"] == results["results"]["hi"]["acc,none"]
+    assert raw["intervals"]["xnli_hi"]["acc_ci95,none"] == results["results"]["hi"]["acc_ci95,none"]
+    assert isinstance(raw["date"], float) and raw["date_utc"] == results["date"]
     assert results["model"]["name"] == "tiny-nli-global-softmax" and results["model"]["kind"] == "fused"
     import hashlib
     assert results["model"]["checkpoint_sha256"] == hashlib.sha256(
@@ -85,7 +114,7 @@ def test_cli_run_writes_results_and_predictions(reference, checkpoint, capsys):
         assert results["n_samples"][lang]["available"] == 14
         assert results["n_samples"][lang]["truncated"] == sum(p["truncated"] for p in preds if p["lang"] == lang)
         mine = [p for p in preds if p["lang"] == lang]
-        assert r["acc,none"] == pytest.approx(sum(p["predicted"] == p["gold"] for p in mine) / 14)
+        assert r["acc,none"] == pytest.approx(sum(p["predicted"] == p["target"] for p in mine) / 14)
         lo, hi = r["acc_ci95,none"]
         assert lo <= r["acc,none"] <= hi
     assert results["results"]["average"]["acc,none"] == pytest.approx(
@@ -95,10 +124,10 @@ def test_cli_run_writes_results_and_predictions(reference, checkpoint, capsys):
     # predictions: every example once, in data order, with per-choice scores that decide the prediction
     assert [p["id"] for p in preds] == [f"xnli-{l}-{i}" for l in ("en", "hi") for i in range(14)]
     for p in preds:
-        assert len(p["loglik"]) == 3 and sum(p["probs"]) == pytest.approx(1, abs=1e-5)
-        assert p["predicted"] == max(range(3), key=lambda c: p["loglik"][c])
-        assert p["gold_label"] == NLI_LABELS[p["gold"]] and len(p["layer_weights"]) == 4
-    assert len({tuple(p["loglik"]) for p in preds}) > 20   # real per-example scores, not a constant
+        assert len(loglik(p)) == 3 and sum(p["probs"]) == pytest.approx(1, abs=1e-5)
+        assert p["predicted"] == max(range(3), key=lambda c: loglik(p)[c])
+        assert p["target_label"] == NLI_LABELS[p["target"]] and len(p["layer_weights"]) == 4
+    assert len({tuple(loglik(p)) for p in preds}) > 20   # real per-example scores, not a constant
     assert not list((out / "tiny-nli-global-softmax").glob("*.part-*"))
 
 
@@ -118,7 +147,7 @@ def test_limit_and_api_without_files(checkpoint, data_dir, reference):
     ids = {r_["id"] for r_ in sample}
     ref = [p for p in reference[2] if p["lang"] == "hi" and p["id"] in ids]
     assert len(ref) == 5
-    assert r["results"]["hi"]["acc,none"] == pytest.approx(sum(p["correct"] for p in ref) / 5)
+    assert r["results"]["hi"]["acc,none"] == pytest.approx(sum(p["acc"] for p in ref) / 5)
 
 
 def test_runs_on_the_same_items_carry_the_same_doc_hashes(reference, checkpoint, data_dir, tmp_path):
@@ -133,7 +162,7 @@ def test_runs_on_the_same_items_carry_the_same_doc_hashes(reference, checkpoint,
     assert len(again) == 6
     for k, p in again.items():
         assert p["doc_hash"] == first[k]["doc_hash"] and p["prompt_hash"] == first[k]["prompt_hash"]
-        assert {"id", "gold", "predicted", "loglik", "correct"} <= set(p)
+        assert {"id", "doc_id", "target", "predicted", "resps", "filtered_resps", "acc"} <= set(p)
     assert len({p["doc_hash"] for p in preds}) == len(preds)         # one hash per item
     assert r["task_config"] == results["task_config"] and r["task_config"]["version"] == "1.0"
     assert results["task_config"]["template"] == NLI_TEMPLATE and len(results["task_config"]["hash"]) == 64
@@ -156,7 +185,7 @@ def test_resume_after_kill_equals_uninterrupted_run(reference, checkpoint, data_
     kept = [json.dumps({**json.loads(line), "kept": True}) for line in lines[:half]]  # marks what is not redone
     (d / "xnli.predictions.jsonl").write_text("\n".join(kept) + "\n" + lines[half][:37], encoding="utf-8")
     main(run_args(checkpoint, data_dir, out))
-    resumed = json.loads((d / "xnli.json").read_text())
+    resumed = read_results(d / "xnli.json")
     assert resumed["resumed_examples"] == half
     assert stable(resumed) == stable(results)
     again = predictions(d / "xnli.predictions.jsonl")
@@ -172,7 +201,7 @@ def test_resume_from_part_file_of_a_killed_run(reference, checkpoint, data_dir, 
     lines = [json.dumps(p) for p in preds[5:12]]
     (d / "xnli.predictions.part-0.jsonl").write_text("\n".join(lines) + "\n" + lines[0][:20], encoding="utf-8")
     main(run_args(checkpoint, data_dir, tmp_path))
-    resumed = json.loads((d / "xnli.json").read_text())
+    resumed = read_results(d / "xnli.json")
     assert resumed["resumed_examples"] == 7 and stable(resumed) == stable(results)
     assert predictions(d / "xnli.predictions.jsonl") == preds
     assert not list(d.glob("*.part-*"))
@@ -184,7 +213,7 @@ def test_predictions_of_another_model_are_not_reused(reference, data_dir, tmp_pa
     tiny("last").save_pretrained(other)
     shutil.copytree(reference[0] / "tiny-nli-global-softmax", tmp_path / "out" / "tiny-nli-global-softmax")
     main(run_args(other, data_dir, tmp_path / "out"))
-    r = json.loads((tmp_path / "out" / "tiny-nli-global-softmax" / "xnli.json").read_text())
+    r = read_results(tmp_path / "out" / "tiny-nli-global-softmax" / "xnli.json")
     assert r["resumed_examples"] == 0 and r["model"]["strategy"] == "last"
 
 
@@ -193,7 +222,7 @@ def test_two_processes_equal_one(reference, checkpoint, data_dir, tmp_path):
     proc = launch_two_processes(["eval", *run_args(checkpoint, data_dir, tmp_path)], cwd=ROOT, timeout=280)
     assert proc.returncode == 0, proc.stderr[-3000:]
     d = tmp_path / "tiny-nli-global-softmax"
-    two = json.loads((d / "xnli.json").read_text())
+    two = read_results(d / "xnli.json")
     assert two["config"]["processes"] == 2, "accelerate started one process only"
     one = reference[1]
     assert two["results"] == one["results"]
@@ -201,7 +230,7 @@ def test_two_processes_equal_one(reference, checkpoint, data_dir, tmp_path):
     assert [p["id"] for p in preds] == [p["id"] for p in reference[2]]
     for a, b in zip(preds, reference[2]):
         assert a["predicted"] == b["predicted"]
-        assert a["loglik"] == pytest.approx(b["loglik"], abs=1e-4)
+        assert loglik(a) == pytest.approx(loglik(b), abs=1e-4)
     assert proc.stdout.count("wrote ") == 1   # only the main process reports
 
 
@@ -212,10 +241,11 @@ def test_generate_scoring(checkpoint, data_dir, tmp_path):
     preds = predictions(tmp_path / "tiny-nli-global-softmax" / "xnli.predictions.jsonl")
     assert len(preds) == 6
     for p in preds:
-        assert isinstance(p["generated"], str)
-        first = p["generated"].strip().split("\n")[0].strip()
+        [[generated]] = p["resps"]                                  # lm-eval's resps: [[text]]
+        first = generated.strip().split("\n")[0].strip()
+        assert p["filtered_resps"] == [first] and p["acc"] == float(p["predicted"] == p["target"])
         assert p["predicted"] == (NLI_LABELS.index(first) if first in NLI_LABELS else -1)
-    assert r["results"]["en"]["acc,none"] == pytest.approx(sum(p["predicted"] == p["gold"] for p in preds) / 6)
+    assert r["results"]["en"]["acc,none"] == pytest.approx(sum(p["predicted"] == p["target"] for p in preds) / 6)
 
 
 @pytest.mark.parametrize("content,message", [
@@ -285,11 +315,44 @@ def test_centering_run_is_named_and_described_apart_and_changes_only_other_langu
     compute_stats(model.encoder, model.encoder_tokenizer, texts, max_length=64).save(tmp_path / "stats")
     main(run_args(checkpoint, data_dir, tmp_path / "out", "--centering", str(tmp_path / "stats")))
     d = tmp_path / "out" / "tiny-nli-global-softmax+centered"
-    results = json.loads((d / "xnli.json").read_text())
+    results = read_results(d / "xnli.json")
     assert results["model"]["centering"]["uses_unlabeled_target_text"] is True
-    plain = {p["id"]: p["loglik"] for p in reference[2]}           # log-likelihoods: the tiny model's probs saturate
-    centred = {p["id"]: p["loglik"] for p in predictions(d / "xnli.predictions.jsonl")}
+    plain = {p["id"]: loglik(p) for p in reference[2]}           # log-likelihoods: the tiny model's probs saturate
+    centred = {p["id"]: loglik(p) for p in predictions(d / "xnli.predictions.jsonl")}
     for i, probs in centred.items():
         if i.startswith("xnli-en-"):
             assert probs == pytest.approx(plain[i], abs=1e-5)
     assert any(probs != pytest.approx(plain[i], abs=1e-5) for i, probs in centred.items() if i.startswith("xnli-hi-"))
+
+
+def test_a_hub_copy_evaluates_like_the_same_rows_from_data_dir(reference, checkpoint, data_dir, tmp_path):
+    """`eval run --hub-dir`: the task's Hub dataset read from its local copy (facebook/xnli's own schema: a
+    ClassLabel label, no id or lang column) scores exactly as the same rows read from --data-dir."""
+    import datasets
+
+    from tasks import get_task
+    from tasks.data import read_jsonl
+    from tasks.hub_copy import local_copy, write_split
+
+    task = get_task("xnli")
+    rows = read_jsonl(data_dir / "xnli" / "test.jsonl", task, lang="hi")
+    features = datasets.Features({"premise": datasets.Value("string"), "hypothesis": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["entailment", "neutral", "contradiction"])})
+    ds = datasets.Dataset.from_dict({k: [r[k] for r in rows] for k in ("premise", "hypothesis", "label")},
+                                    features=features)
+    write_split(ds, local_copy(tmp_path / "hub", task.hub), "hi", "test")
+    main(["run", "--model", str(checkpoint), "--task", "xnli", "--languages", "hi", "--hub-dir", str(tmp_path / "hub"),
+          "--output", str(tmp_path / "out"), "--batch-size", "4", "--bootstrap", "200", "--no-progress"])
+    d = tmp_path / "out" / "tiny-nli-global-softmax"
+    hub = read_results(d / "xnli.json")
+    assert hub["config"]["data_source"] == "hub:facebook/xnli@main" and hub["config"]["hub_dir"] == str(tmp_path / "hub")
+    assert json.loads((d / "xnli.json").read_text())["configs"]["xnli"]["dataset_path"] == "hub:facebook/xnli@main"
+    assert f"a local copy (in {tmp_path / 'hub'}) of the hub (facebook/xnli, split test)" in hub["sample_note"]
+    assert hub["results"]["hi"]["acc,none"] == reference[1]["results"]["hi"]["acc,none"]
+    ref = [p for p in reference[2] if p["lang"] == "hi"]
+    got = predictions(d / "xnli.predictions.jsonl")
+    assert [(p["doc_hash"], p["predicted"]) for p in got] == [(p["doc_hash"], p["predicted"]) for p in ref]
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--model", str(checkpoint), "--task", "xnli", "--hub-dir", str(tmp_path / "hub"),
+              "--data-dir", str(data_dir), "--output", str(tmp_path / "out")])
+    assert e.value.code == 2

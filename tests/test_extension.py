@@ -73,8 +73,8 @@ def test_a_new_strategy_is_evaluated(first_layer, tmp_path, capsys):
     eval_main(["run", "--model", "tiny", "--strategy", "first-layer", "--task", "xnli", "--languages", "en",
                "--data-dir", str(data),
                "--output", str(tmp_path / "out"), "--bootstrap", "0", "--no-progress"])
-    assert json.loads((tmp_path / "out" / "tiny-first-layer" / "xnli.json").read_text())["model"]["strategy"] == \
-        "first-layer"
+    written = json.loads((tmp_path / "out" / "tiny-first-layer" / "xnli.json").read_text())   # lm-eval's schema
+    assert written["config"]["model_args"]["strategy"] == "first-layer"
 
 
 def test_the_app_serves_a_new_strategy(first_layer, tmp_path, monkeypatch):

@@ -18,6 +18,14 @@ def test_identical_runs_differ_by_nothing():
     assert d["diff"] == 0 and d["ci95"] == [0, 0] and d["n"] == 50 and d["p_value"] == 1.0
 
 
+def test_lm_eval_samples_pair_with_the_older_records():
+    """`acc` (lm-eval's --log_samples field) and `correct` (files written before) are read alike."""
+    a = recs([1] * 40 + [0] * 10)
+    b = [{**{k: v for k, v in r.items() if k != "correct"}, "acc": float(r["correct"])} for r in recs([1] * 25 + [0] * 25)]
+    assert paired_difference(a, b, n_boot=200)["diff"] == pytest.approx(0.3)
+    assert paired_difference(b, a, n_boot=200)["diff"] == pytest.approx(-0.3)
+
+
 def test_a_better_run_and_its_interval():
     a, b = recs([1] * 40 + [0] * 10), recs([1] * 25 + [0] * 25)
     d = paired_difference(a, b, n_boot=500, seed=1)
@@ -35,7 +43,7 @@ def test_pairs_by_doc_hash_whatever_the_order_and_ids_else_by_language_and_id():
     assert len(pair(old, recs([0, 0, 1], hashed=False))) == 2       # (lang, id) for files without doc_hash
     with pytest.raises(ValueError, match="share no test item"):
         paired_difference(recs([1], lang="en"), recs([1], lang="hi"))
-    with pytest.raises(ValueError, match="no 'correct' field"):
+    with pytest.raises(ValueError, match="no 'acc' \\(or older 'correct'\\) field"):
         paired_difference([{"id": 1, "lang": "en"}], recs([1]))
 
 
