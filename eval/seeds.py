@@ -144,19 +144,22 @@ def ensembles(records: pd.DataFrame, task: str, precision: str | None = None, n_
     t = TASKS[task]
     runs = runs_by_strategy(records, task, precision)
     cols = columns_of(t, scored_languages(runs, records))
+    members = {s: [read_predictions(predictions_path(f))[0] for f in r["results_file"]]
+               for s, r in runs.items() if len(r) >= 2}
+    ens = {s: ensemble_records(m) for s, m in members.items()}
     rows = []
-    for strategy, r in runs.items():
-        if len(r) < 2:
-            continue
-        members = [read_predictions(predictions_path(f))[0] for f in r["results_file"]]
-        ens = ensemble_records(members)
+    for strategy in ens:
         for col, langs in cols.items():
             keep = (lambda recs: recs) if langs is None else \
                 (lambda recs, langs=langs: [x for x in recs if x.get("lang") in langs])
-            d = paired_over_seeds([keep(ens)], [keep(m) for m in members], n_boot=n_boot)
+            d = paired_over_seeds([keep(ens[strategy])], [keep(m) for m in members[strategy]], n_boot=n_boot)
             lo, hi = d["ci95"] or (np.nan, np.nan)
-            rows.append(dict(strategy=strategy, seeds=len(members), column=col, diff=d["diff"], ci_low=lo, ci_high=hi,
-                             ensemble=per_language_mean(keep(ens)), n=d["n"]))
+            row = dict(strategy=strategy, seeds=len(members[strategy]), column=col, diff=d["diff"], ci_low=lo,
+                       ci_high=hi, ensemble=per_language_mean(keep(ens[strategy])), n=d["n"])
+            if strategy != "last" and "last" in ens:   # the ensemble against the last layer's ensemble, same items
+                v = paired_over_seeds([keep(ens[strategy])], [keep(ens["last"])], n_boot=n_boot)
+                row.update(vs_last=v["diff"], vs_last_ci=tuple(v["ci95"] or (np.nan, np.nan)))
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -199,14 +202,22 @@ def markdown(records: pd.DataFrame, task: str, precision: str | None = None) -> 
     ens = ensembles(records, task, precision)
     if not ens.empty:
         lines += ["", "Seed ensembles: the seeds' choice probabilities averaged per item (computed from their stored "
-                  "predictions, as `eval run --model ensemble:...` computes them), and the ensemble minus the seeds' "
-                  "mean on the same items, with its interval over items:",
+                  "predictions, as `eval run --model ensemble:...` computes them), then (in brackets) the ensemble "
+                  "minus the seeds' mean on the same items with its interval over items, and the ensemble minus the "
+                  "last layer's ensemble:",
                   "", "| strategy | seeds | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
         for strategy, g in ens.groupby("strategy", sort=False):
             cells = []
             for c in cols:
                 r = g[g["column"] == c]
-                cells.append("-" if r.empty else f"{100 * r.iloc[0]['ensemble']:.1f} ({100 * r.iloc[0]['diff']:+.1f}, "
-                             f"[{100 * r.iloc[0]['ci_low']:+.1f}, {100 * r.iloc[0]['ci_high']:+.1f}])")
+                if r.empty:
+                    cells.append("-")
+                    continue
+                r = r.iloc[0]
+                cell = f"{100 * r['ensemble']:.1f} ({100 * r['diff']:+.1f}, [{100 * r['ci_low']:+.1f}, {100 * r['ci_high']:+.1f}])"
+                if isinstance(r.get("vs_last_ci"), tuple):
+                    lo, hi = r["vs_last_ci"]
+                    cell += f"; vs last's ensemble {100 * r['vs_last']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+                cells.append(cell)
             lines.append(f"| {strategy} | {g['seeds'].iloc[0]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
