@@ -147,6 +147,7 @@ def ensembles(records: pd.DataFrame, task: str, precision: str | None = None, n_
     members = {s: [read_predictions(predictions_path(f))[0] for f in r["results_file"]]
                for s, r in runs.items() if len(r) >= 2}
     ens = {s: ensemble_records(m) for s, m in members.items()}
+    ens = {s: e for s, e in ens.items() if e}        # runs whose predictions keep no probabilities make none
     rows = []
     for strategy in ens:
         for col, langs in cols.items():
