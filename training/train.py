@@ -3,7 +3,7 @@
 Only fusion + mapping + boundary train; the encoder and LLM stay frozen. The data order is a pure function of
 (seed, step) (training.data), so a run resumed from its last checkpoint neither repeats nor skips examples, and
 checkpoints hold only safetensors and JSON, optimizer state included (training.run_dir). The bridge that ships is
-chosen on English dev (training.selection); its card is written from what the run stores (training.model_card).
+chosen on English dev (training.selection); its card is written from what the run stores (fusion.model_card).
 
     python -m training.train --preset pocket --strategy global-softmax --task nli \
         --data-dir ../shared/benchdata --output-dir runs/nli-gs --max-steps 200
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from fusion import backbones, checkpoint
+from fusion import backbones, checkpoint, model_card
 from fusion.errors import exit_on_user_error
 from fusion.model import FusedModel
 from tasks import get_task
@@ -25,7 +25,6 @@ from tasks import get_task
 from .args import TrainArgs, fusion_config, parse_args, recipe
 from .averaging import WeightAverage
 from .data import batch_indices, prepare_data
-from .model_card import card
 from .plots import plot_learning_curve
 from .run_dir import RunDir
 from .selection import DevSelection
@@ -165,7 +164,7 @@ def ship(model, run: RunDir, selection: DevSelection, average, args: TrainArgs, 
     summary["args"] = asdict(args)
     model.save_pretrained(run.path)
     checkpoint.write_train_results(run.path, summary)
-    checkpoint.write_card(run.path, card(run.path))
+    checkpoint.write_card(run.path, model_card.card(run.path, selection.task))
     print(json.dumps(summary))
 
 

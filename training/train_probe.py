@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from fusion import backbones, checkpoint
+from fusion import backbones, checkpoint, model_card
 from fusion.errors import exit_on_user_error
 from fusion.presets import PRESETS
 from fusion.probe import EncoderProbe
@@ -18,7 +18,6 @@ from tasks import get_task
 
 from .args import TrainArgs
 from .data import prepare_data
-from .model_card import card
 
 
 def train_probe(preset: str, task_name: str, output_dir, data_dir=None, train_file=None, dev_file=None,
@@ -44,7 +43,7 @@ def train_probe(preset: str, task_name: str, output_dir, data_dir=None, train_fi
                             balance=balance, max_train_examples=max_train_examples, seed=seed, precision=precision,
                             sentence_chunks=sentence_chunks)}
     checkpoint.write_train_results(out, summary)
-    checkpoint.write_card(out, card(out))
+    checkpoint.write_card(out, model_card.card(out, task))
     return summary
 
 
