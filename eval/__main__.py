@@ -3,6 +3,7 @@
     python -m eval run --model checkpoints/pocket-nli-global-softmax --task xnli --languages en hi sw \
         --limit 100 --data-dir ../shared/benchdata --output results
     python -m eval run --model plain:pocket --task sinhala_news --data-dir ../shared/benchdata --output results
+    python -m eval run --model someone/pocket-nli-last@v1 --task xnli --output results   # a bridge on the Hub
     python -m eval run --model pocket --task ntrex_alignment --data-dir ../shared/benchdata --output results
     python -m eval run --model checkpoints/pocket-topic-last --task sib200 --output results     # the Hub dataset
     python -m eval run --model checkpoints/pocket-topic-last --task sib200 --hub-dir data/hub --output results
@@ -33,8 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="evaluate a model on a task and write results + predictions",
                          description="Evaluate a model on a task; an interrupted run resumes from its predictions.")
     run.add_argument("--model", required=True,
-                     help="a checkpoint directory, a preset (tiny, pocket, paper: untrained bridge), plain:<preset or "
-                          "LLM> (the LLM alone) or probe:<preset> (the encoder alone, the task family's probe)")
+                     help="a checkpoint directory, a Hugging Face Hub model id USER/NAME[@revision] (a bridge or "
+                          "probe), a preset (tiny, pocket, paper: untrained bridge), plain:<preset or LLM> (the LLM "
+                          "alone) or probe:<preset> (the encoder alone, the task family's probe)")
     run.add_argument("--task", required=True,
                      help=f"one of {', '.join([*TASKS, *ALIGNMENT_TASKS])} (or a family: {', '.join(FAMILIES)})")
     run.add_argument("--languages", nargs="+", metavar="LANG", help="default: every language with test data")

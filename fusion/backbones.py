@@ -19,6 +19,7 @@ from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM,
 
 from . import filerows, pocket
 from .errors import BackboneUnavailableError
+from .hub import hub_reachable
 
 
 # ---------------------------------------------------------------- device and precision
@@ -168,22 +169,6 @@ def release_freed_memory():
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # musl and other C libraries
         pass
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the Hugging Face Hub answers, asked through huggingface_hub's own HTTP session, so that its offline
-    mode (HF_HUB_OFFLINE), its endpoint (HF_ENDPOINT, with any scheme and port) and the environment's proxies
-    (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) apply exactly as they do to its downloads. Any HTTP answer counts."""
-    import httpx2
-    from huggingface_hub import constants
-    from huggingface_hub.utils import get_session
-    if constants.is_offline_mode():
-        return False
-    try:
-        get_session().head(constants.ENDPOINT, timeout=timeout)
-        return True
-    except (httpx2.HTTPError, OSError):   # offline mode, name resolution, refused, timed out, proxy errors
-        return False
 
 
 def _load_named(name: str, packaged: dict, causal_lm: bool, dtype: torch.dtype, what: str):

@@ -5,7 +5,7 @@ A bridge checkpoint is a directory:
 
     config.json             FusionConfig (transformers PretrainedConfig JSON, model_type "layerbridge")
     bridge.safetensors      the bridge's weights only (fusion + mapping + boundary), float32
-    README.md               model card (optional; training.model_card writes and regenerates it)
+    README.md               model card (optional; fusion.model_card builds it, eval.model_card adds results)
     train_results.json      how it was trained (training.train): task, seed, train_variant, steps, dev scores,
                             the training arguments ("args"), times, hardware
     metrics.jsonl           the training log: a line per step (loss, lr) and per English dev scoring
@@ -23,7 +23,8 @@ A training checkpoint (training.train's checkpoint-<step>/) is a bridge checkpoi
     ema.safetensors         the moving average of the bridge's weights (only with --ema-decay), bridge keys
     trainer_state.json      step, optimizer param_groups, training arguments, early-stopping tracker
 
-Only safetensors and JSON: pickle files are refused, never loaded. Every reader and writer (FusedModel, EncoderProbe,
+A bridge or probe on the Hugging Face Hub is a model repository holding the served files and README.md (fusion.hub
+downloads only the served files). Only safetensors and JSON: pickle files are refused, never loaded. Every reader and writer (FusedModel, EncoderProbe,
 training, evaluation, the app, the benchmarks) goes through these functions.
 """
 import hashlib
@@ -53,6 +54,8 @@ EMA_FILE = "ema.safetensors"
 SHIPPED_FILES = (CONFIG_FILE, BRIDGE_FILE, CARD_FILE, RESULTS_FILE, METRICS_FILE, CURVE_FILE)  # training.export
 SERVED_BRIDGE_FILES = (CONFIG_FILE, BRIDGE_FILE)              # what loading a bridge reads (a Space's deploy)
 SERVED_PROBE_FILES = (PROBE_CONFIG_FILE, PROBE_WEIGHTS_FILE)   # what loading a probe reads
+PUSHED_BRIDGE_FILES = SERVED_BRIDGE_FILES + (CARD_FILE,)      # what push_to_hub / training.push upload
+PUSHED_PROBE_FILES = SERVED_PROBE_FILES + (CARD_FILE,)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"   # the bridges and probes this repository ships
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import backbones, checkpoint
+from . import backbones, checkpoint, hub
 from .config import FusionConfig
 from .errors import CheckpointError, InputError
 from .interface import LLMClassifier, LLMInput, check_texts
@@ -48,7 +48,8 @@ class FusedModel(LLMClassifier, nn.Module):
         super().__init__()
         self.config = config
         self.name = f"fused-{config.strategy}"      # from_pretrained: the checkpoint directory's name
-        self.source: str | None = None               # from_pretrained: the checkpoint directory, as given
+        self.source: str | None = None               # from_pretrained: the directory as given, or USER/NAME@<commit>
+        self.files: Path | None = None               # from_pretrained: the directory its files were read from
         self.centering = None                        # use_centering: fusion.centering.LanguageCentering
         self.encoder, self.encoder_tokenizer = encoder, encoder_tokenizer
         self.llm, self.llm_tokenizer = llm, llm_tokenizer
@@ -98,24 +99,42 @@ class FusedModel(LLMClassifier, nn.Module):
         return cls.from_config(preset_config(name, **overrides), device=device, dtype=dtype)
 
     @classmethod
-    def from_pretrained(cls, path, device=None, dtype="auto", backbones: "FusedModel | None" = None) -> "FusedModel":
-        """Load a checkpoint directory written by save_pretrained (config.json + bridge.safetensors).
-        `backbones`: an already-loaded FusedModel whose frozen encoder and LLM this bridge shares (loaded once
-        for many bridges; the fingerprint check refuses other backbones)."""
-        source = path
-        path = checkpoint.check_dir(path)
+    def from_pretrained(cls, path, device=None, dtype="auto", backbones: "FusedModel | None" = None,
+                        revision: str | None = None) -> "FusedModel":
+        """Load a bridge written by save_pretrained (config.json + bridge.safetensors): a directory, or a Hugging Face
+        Hub model repository id, USER/NAME, at `revision` (a branch, tag or commit; fusion.hub: only those two files
+        are downloaded, into the Hugging Face cache). `backbones`: an already-loaded FusedModel whose frozen encoder
+        and LLM this bridge shares (loaded once for many bridges; the fingerprint check refuses other backbones)."""
+        found = hub.locate(path, revision, checkpoint.SERVED_BRIDGE_FILES, "checkpoint")
+        path = checkpoint.check_dir(found.path)
         config = checkpoint.read_config(path)
         if backbones is not None:
             model = cls(config, backbones.encoder, backbones.encoder_tokenizer, backbones.llm, backbones.llm_tokenizer)
         else:
             model = cls.from_config(config, device=device, dtype=dtype)
         checkpoint.load_bridge(path, model.bridge)
-        model.name, model.source = path.resolve().name, str(source)
+        model.name, model.source, model.files = found.name, found.source, path
         return model
 
     def save_pretrained(self, path, model_card: str | None = None, dtype: torch.dtype = torch.float32):
         """Write the checkpoint (fusion.checkpoint: config.json + bridge.safetensors [+ README.md])."""
         checkpoint.save(path, self.config, self.bridge, model_card=model_card, dtype=dtype)
+
+    def push_to_hub(self, repo_id: str, model_card: str | None = None, revision: str | None = None,
+                    private: bool = False, commit_message: str | None = None, token: str | None = None) -> str:
+        """Upload the bridge (config.json, bridge.safetensors) and its card (README.md) to the Hub model repository
+        `repo_id` in one commit (fusion.hub.push: the token and the Hub are checked before anything is created).
+        model_card: default, the card of the checkpoint directory it was loaded from, else one from its config.
+        -> the commit's URL."""
+        import tempfile
+
+        from . import model_card as cards
+        if model_card is None and self.files is not None:
+            model_card = checkpoint.read_card(self.files)
+        with tempfile.TemporaryDirectory(prefix="layerbridge-push-") as folder:
+            self.save_pretrained(folder, model_card=model_card or cards.untrained_card(self.config.to_dict()))
+            return hub.push(folder, repo_id, checkpoint.PUSHED_BRIDGE_FILES, revision=revision, private=private,
+                            commit_message=commit_message or f"Upload LayerBridge bridge {self.name}", token=token)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -158,7 +177,7 @@ class FusedModel(LLMClassifier, nn.Module):
     def describe(self) -> dict:
         cfg = self.config
         out = dict(name=self.name, kind="fused", path=self.source, strategy=cfg.strategy, encoder=cfg.encoder,
-                   llm=cfg.llm, checkpoint_sha256=checkpoint.weights_sha256(self.source) if self.source else None)
+                   llm=cfg.llm, checkpoint_sha256=checkpoint.weights_sha256(self.files) if self.files else None)
         if self.centering is not None:
             out["centering"] = self.centering.describe()
         return out

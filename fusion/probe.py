@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import backbones, checkpoint
+from . import backbones, checkpoint, hub
 from .centering import centered_name
 from .errors import CheckpointError, ConfigError, InputError
 from .interface import check_choices, check_texts
@@ -45,7 +45,8 @@ class EncoderProbe:
             p.requires_grad_(False)
         self.weight, self.bias = weight, bias   # [K, D], [K] float32, None until fitted
         self.name = f"probe-{Path(config.encoder).name}"
-        self.path = None                         # the probe directory it was loaded from
+        self.path = None                         # the directory its files were read from (from_pretrained)
+        self.source = None                       # that directory as given, or USER/NAME@<commit>
         self.centering = None                    # use_centering: fusion.centering.LanguageCentering
 
     @classmethod
@@ -65,24 +66,29 @@ class EncoderProbe:
         return cls(config, encoder, tok, weight, bias)
 
     @classmethod
-    def from_pretrained(cls, path, device=None, dtype="auto") -> "EncoderProbe":
-        config, weight, bias = cls.read(path)
+    def from_pretrained(cls, path, device=None, dtype="auto", revision: str | None = None) -> "EncoderProbe":
+        """A probe written by save_pretrained: a directory, or a Hugging Face Hub model repository id, USER/NAME, at
+        `revision` (fusion.hub: only probe_config.json and probe.safetensors are downloaded)."""
+        found = hub.locate(path, revision, checkpoint.SERVED_PROBE_FILES, "probe")
+        config, weight, bias = cls.read(found.path)
         probe = cls.from_config(config, device, dtype, weight, bias)
-        return probe.checked(path)
+        return probe.checked(found)
 
     @classmethod
-    def load_on(cls, path, encoder, tokenizer, encoder_name: str) -> "EncoderProbe":
-        """A saved probe on an already-loaded encoder (the app shares the bridges' encoder)."""
-        config, weight, bias = cls.read(path)
+    def load_on(cls, path, encoder, tokenizer, encoder_name: str, revision: str | None = None) -> "EncoderProbe":
+        """A saved probe (a directory or a Hub id, as from_pretrained) on an already-loaded encoder (the app shares
+        the bridges' encoder)."""
+        found = hub.locate(path, revision, checkpoint.SERVED_PROBE_FILES, "probe")
+        config, weight, bias = cls.read(found.path)
         if config.encoder != encoder_name:
             raise CheckpointError(f"{path} was trained on the encoder {config.encoder!r}, not {encoder_name!r}")
-        return cls(config, encoder, tokenizer, weight, bias).checked(path)
+        return cls(config, encoder, tokenizer, weight, bias).checked(found)
 
-    def checked(self, path) -> "EncoderProbe":
+    def checked(self, found: "hub.Located") -> "EncoderProbe":
         if self.weight.shape[1] != self.encoder.get_input_embeddings().embedding_dim:
-            raise CheckpointError(f"{path} was trained on an encoder of width {self.weight.shape[1]}, not "
+            raise CheckpointError(f"{found.source} was trained on an encoder of width {self.weight.shape[1]}, not "
                                   f"{self.config.encoder}")
-        self.path = Path(path).expanduser()
+        self.path, self.source = found.path, found.source
         return self
 
     @staticmethod
@@ -97,10 +103,26 @@ class EncoderProbe:
             raise CheckpointError(f"{path} does not hold a classifier for {len(config.choices)} labels")
         return config, weight, bias
 
-    def save_pretrained(self, path):
+    def save_pretrained(self, path, model_card: str | None = None):
         if self.weight is None:
             raise ConfigError("this probe is not trained yet: call fit() first")
         checkpoint.save_probe(path, asdict(self.config), self.weight, self.bias)
+        if model_card is not None:
+            checkpoint.write_card(path, model_card)
+
+    def push_to_hub(self, repo_id: str, model_card: str | None = None, revision: str | None = None,
+                    private: bool = False, commit_message: str | None = None, token: str | None = None) -> str:
+        """Upload the probe (probe_config.json, probe.safetensors) and its card (README.md) to the Hub model
+        repository `repo_id` in one commit, as FusedModel.push_to_hub. -> the commit's URL."""
+        import tempfile
+
+        from . import model_card as cards
+        if model_card is None and self.path is not None:
+            model_card = checkpoint.read_card(self.path)
+        with tempfile.TemporaryDirectory(prefix="layerbridge-push-") as folder:
+            self.save_pretrained(folder, model_card=model_card or cards.untrained_card(asdict(self.config), "probe"))
+            return hub.push(folder, repo_id, checkpoint.PUSHED_PROBE_FILES, revision=revision, private=private,
+                            commit_message=commit_message or "Upload LayerBridge encoder-alone probe", token=token)
 
     @property
     def device(self) -> torch.device:
@@ -124,7 +146,7 @@ class EncoderProbe:
         name = f"probe-{preset_of(self.config.encoder) or Path(self.config.encoder).name}"
         if info is not None and info.variant:
             name += f"-{info.variant}"
-        out = dict(name=name, kind="probe", path=str(self.path), strategy=None, encoder=self.config.encoder,
+        out = dict(name=name, kind="probe", path=self.source, strategy=None, encoder=self.config.encoder,
                    llm=None, checkpoint_sha256=checkpoint.weights_sha256(self.path))
         if self.centering is not None:
             out["name"] = centered_name(out["name"], self.centering.tokens)

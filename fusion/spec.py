@@ -6,6 +6,7 @@ typed value, and the one place that value becomes a loaded model.
     parse_model_spec("plain:pocket")                  # PlainSpec: the LLM alone (a preset's, or an LLM name)
     parse_model_spec("probe:pocket")                  # ProbeSpec: the preset's encoder-alone probe, per task family
     parse_model_spec("ensemble:ckpts/a,ckpts/a-s1")   # EnsembleSpec: a strategy's seeds, probabilities averaged
+    parse_model_spec("someone/pocket-nli-last@v1")    # HubSpec: a bridge or probe on the Hugging Face Hub
 
 A new model kind is one ModelSpec subclass (how it is written, how it loads) and one entry in PARSERS.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import ClassVar
 
-from . import checkpoint
+from . import checkpoint, hub
 from .errors import ConfigError
 from .presets import PRESETS
 
@@ -142,22 +143,55 @@ class CheckpointSpec(ModelSpec):
 
 
 @dataclass(frozen=True)
+class HubSpec(ModelSpec):
+    """<user>/<name>[@<revision>]: a bridge or an encoder-alone probe in a Hugging Face Hub model repository, at a
+    branch, tag or commit (default: its default branch); fusion.hub downloads its served files only, once, into the
+    Hugging Face cache. A local directory of the same name wins (CheckpointSpec comes first in PARSERS)."""
+    repo_id: str
+    revision: str | None = None
+
+    @classmethod
+    def parse(cls, text):
+        repo_id, revision = hub.split_revision(text)
+        return cls(repo_id, revision) if hub.is_repo_id(repo_id) and (revision is None or revision.strip()) else None
+
+    def __str__(self):
+        return f"{self.repo_id}@{self.revision}" if self.revision else self.repo_id
+
+    def load(self, device=None, dtype="auto"):
+        found = hub.locate(self.repo_id, self.revision, checkpoint.SERVED_BRIDGE_FILES + checkpoint.SERVED_PROBE_FILES,
+                           "model")
+        commit = found.path.name                  # the snapshot's commit: the same files, without asking again
+        if checkpoint.is_probe(found.path):
+            from .probe import EncoderProbe
+            return EncoderProbe.from_pretrained(self.repo_id, device=device, dtype=dtype, revision=commit)
+        from .model import FusedModel
+        return FusedModel.from_pretrained(self.repo_id, device=device, dtype=dtype, revision=commit)
+
+
+@dataclass(frozen=True)
 class EnsembleSpec(PrefixedSpec):
     """ensemble:<dir>,<dir>,...: one strategy's seeds as one model, their choice probabilities averaged
     (fusion.ensemble); the bridges share one loaded encoder and LLM."""
-    paths: str                            # comma-separated checkpoint directories
+    paths: str                            # comma-separated checkpoint directories or Hub ids (USER/NAME[@revision])
     prefix: ClassVar[str] = "ensemble"
 
     def load(self, device=None, dtype="auto"):
         from .ensemble import SeedEnsemble
         from .model import FusedModel
+
+        def load(name, **kwargs):              # a directory as it is; USER/NAME@REVISION split
+            name, revision = (name, None) if Path(name).expanduser().is_dir() else hub.split_revision(name)
+            return FusedModel.from_pretrained(name, revision=revision, **kwargs)
+
         dirs = [p.strip() for p in self.paths.split(",") if p.strip()]
-        first = FusedModel.from_pretrained(dirs[0], device=device, dtype=dtype) if dirs else None
-        members = [first] + [FusedModel.from_pretrained(d, backbones=first) for d in dirs[1:]]
+        first = load(dirs[0], device=device, dtype=dtype) if dirs else None
+        members = [first] + [load(d, backbones=first) for d in dirs[1:]]
         return SeedEnsemble([m for m in members if m is not None])
 
 
-PARSERS = [PlainSpec.parse, ProbeSpec.parse, EnsembleSpec.parse, PresetSpec.parse, CheckpointSpec.parse]   # in order
+PARSERS = [PlainSpec.parse, ProbeSpec.parse, EnsembleSpec.parse, PresetSpec.parse, CheckpointSpec.parse,
+           HubSpec.parse]   # in order
 
 
 def parse_model_spec(text: str) -> ModelSpec:
@@ -169,4 +203,5 @@ def parse_model_spec(text: str) -> ModelSpec:
         if spec is not None:
             return spec
     raise ConfigError(f"{text!r} is neither a checkpoint directory, a preset ({', '.join(PRESETS)}), "
-                      f"plain:<preset or LLM name>, probe:<preset> nor ensemble:<dir>,<dir>,...")
+                      f"a Hugging Face Hub model id (<user>/<name>[@revision]), plain:<preset or LLM name>, "
+                      f"probe:<preset> nor ensemble:<dir>,<dir>,...")

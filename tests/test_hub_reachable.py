@@ -1,4 +1,4 @@
-"""fusion.backbones.hub_reachable asks through huggingface_hub's own HTTP session: its offline mode, its endpoint
+"""fusion.hub.hub_reachable asks through huggingface_hub's own HTTP session: its offline mode, its endpoint
 (with a port) and the environment's proxies apply. Local HTTP servers stand in for the Hub and for a proxy."""
 import threading
 import time
@@ -8,7 +8,7 @@ import pytest
 from huggingface_hub import constants
 from huggingface_hub.utils import close_session
 
-from fusion.backbones import hub_reachable
+from fusion.hub import hub_reachable
 from tests.support import free_port
 
 PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "all_proxy",
