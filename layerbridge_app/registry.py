@@ -8,6 +8,10 @@ sentences), that variant's bridge. All bridges of one preset share the same froz
 checkpoint loads them, every other bridge is built on those same objects, and the no-encoder baseline (PlainLLM)
 reads the same LLM, the encoder-alone probes the same encoder.
 
+Where the settings name Hub ids (spaces.yaml's hub_bridges: family -> strategy -> USER/NAME[@revision], and
+hub_probes), those bridges and probes are served instead of the checkpoint directories': downloaded once into the
+Hugging Face cache (fusion.hub), only their config and weights, and checked against the key before loading.
+
 Models are looked up by typed keys: BridgeKey(family, strategy) for a bridge, fusion.spec's PlainSpec(preset) for the
 LLM alone and ProbeSpec(preset, task) for a family's encoder-alone probe.
 """
@@ -16,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from fusion import FusedModel, PlainLLM, checkpoint, strategy_names
-from fusion.errors import LayerBridgeError
+from fusion import FusedModel, PlainLLM, checkpoint, hub, strategy_names
+from fusion.errors import CheckpointError, LayerBridgeError
 from fusion.presets import PRESETS
 from fusion.probe import EncoderProbe
 from fusion.spec import PlainSpec, ProbeSpec
@@ -34,10 +38,11 @@ class BridgeKey(NamedTuple):
 @dataclass
 class Registry:
     models: dict                              # BridgeKey -> FusedModel
-    paths: dict                               # BridgeKey -> checkpoint directory
+    paths: dict                               # BridgeKey -> the directory its files were read from
     plain: PlainLLM | None                    # the LLM alone, sharing the loaded LLM
     probes: dict = field(default_factory=dict)    # ProbeSpec -> EncoderProbe (no LLM), sharing the loaded encoder
     problems: list = field(default_factory=list)   # checkpoints that could not be loaded, with the reason
+    labels: dict = field(default_factory=dict)     # BridgeKey -> what the page calls it: its directory's name or Hub id
 
     def families(self) -> list[str]:
         return [f for f in FAMILIES if any(k.family == f for k in self.models)]
@@ -85,25 +90,55 @@ def find_checkpoints(checkpoints_dir, preset: str, families=tuple(FAMILIES), str
     return {key: pick(infos) for key, infos in sorted(candidates.items())}
 
 
+def served(checkpoints_dir, preset: str, families=tuple(FAMILIES), strategies=None, variants=None,
+           hub_bridges=None) -> dict:
+    """BridgeKey -> what the app serves for it: a bridge of `hub_bridges` (family -> {strategy: USER/NAME[@revision]},
+    the settings' hub_bridges) as its Hub id, else the directory find_checkpoints picks."""
+    strategies = strategies or strategy_names()
+    on_hub = {BridgeKey(family, strategy): ref for family, by in (hub_bridges or {}).items() for strategy, ref
+              in by.items() if family in families and strategy in strategies}
+    return dict(sorted((find_checkpoints(checkpoints_dir, preset, families, strategies, variants) | on_hub).items()))
+
+
+def load_hub_bridge(key: BridgeKey, ref: str, preset: str, device, dtype, backbones) -> FusedModel:
+    """The bridge of Hub id `ref` (USER/NAME[@revision]) served for `key`, after checking from its config.json,
+    before any backbone is loaded, that it is a `key.strategy` bridge on the preset's encoder and LLM."""
+    repo_id, revision = hub.split_revision(ref)
+    found = hub.locate(repo_id, revision, checkpoint.SERVED_BRIDGE_FILES, "bridge")
+    info, expected = checkpoint.identify(found.path), PRESETS.get(preset, {})
+    if info is None or info.kind != "fused":
+        raise CheckpointError(f"{ref} holds no LayerBridge bridge ({checkpoint.CONFIG_FILE})")
+    if (info.encoder, info.llm) != (expected.get("encoder"), expected.get("llm")):
+        raise CheckpointError(f"{ref} is a bridge between {info.encoder} and {info.llm}, not the {preset} preset's "
+                              f"encoder and LLM")
+    if info.strategy != key.strategy:
+        raise CheckpointError(f"{ref} is a {info.strategy} bridge; hub_bridges serves it as {key.strategy}")
+    return FusedModel.from_pretrained(repo_id, revision=found.path.name, device=device, dtype=dtype,
+                                      backbones=backbones)
+
+
 def load_registry(checkpoints_dir, preset: str, families=tuple(FAMILIES), strategies=None,
-                  device=None, dtype="auto", variants=None) -> Registry:
-    """Load every matching checkpoint; the backbones once, in `dtype` (fusion.precision). Broken checkpoints are
-    skipped and reported."""
-    paths = find_checkpoints(checkpoints_dir, preset, families, strategies, variants)
+                  device=None, dtype="auto", variants=None, hub_bridges=None, hub_probes=None) -> Registry:
+    """Load every bridge served (`served`: local checkpoints, and Hub ids where the settings name them); the
+    backbones once, in `dtype` (fusion.precision). Broken checkpoints are skipped and reported."""
+    sources = served(checkpoints_dir, preset, families, strategies, variants, hub_bridges)
     models, problems, first = {}, [], None
-    for key, path in paths.items():
+    for key, source in sources.items():
         try:
-            model = FusedModel.from_pretrained(path, device=device, dtype=dtype, backbones=first)
+            model = load_hub_bridge(key, source, preset, device, dtype, first) if isinstance(source, str) else \
+                FusedModel.from_pretrained(source, device=device, dtype=dtype, backbones=first)
         except LayerBridgeError as e:
-            log.warning("skipping %s: %s", path, e)
-            problems.append(f"{path.name}: {e}")
+            log.warning("skipping %s: %s", source, e)
+            problems.append(f"{source if isinstance(source, str) else source.name}: {e}")
             continue
-        log.info("loaded %s (%s)", path, "backbones shared" if first is not None else "backbones loaded")
+        log.info("loaded %s (%s)", source, "backbones shared" if first is not None else "backbones loaded")
         models[key] = model
         first = first or model
     plain = PlainLLM(first.llm, first.llm_tokenizer, first.config.llm) if first is not None else None
-    probes = load_probes(checkpoints_dir, preset, first, problems) if first is not None else {}
-    return Registry(models, {k: paths[k] for k in models}, plain, probes=probes, problems=problems)
+    probes = load_probes(checkpoints_dir, preset, first, problems, hub_probes) if first is not None else {}
+    labels = {k: hub.split_revision(sources[k])[0] if isinstance(sources[k], str) else sources[k].name for k in models}
+    return Registry(models, {k: m.files for k, m in models.items()}, plain, probes=probes, problems=problems,
+                    labels=labels)
 
 
 def find_probes(checkpoints_dir, preset: str) -> dict:
@@ -113,15 +148,19 @@ def find_probes(checkpoints_dir, preset: str) -> dict:
     return {family: Path(path) for family, path in paths.items() if path is not None}
 
 
-def load_probes(checkpoints_dir, preset: str, bridge: FusedModel, problems: list) -> dict:
-    """ProbeSpec -> the family's encoder-alone probe (fusion.spec.ProbeSpec.find), on the bridges' loaded encoder (a
-    probe trained on another encoder is skipped and reported)."""
+def load_probes(checkpoints_dir, preset: str, bridge: FusedModel, problems: list, hub_probes=None) -> dict:
+    """ProbeSpec -> the family's encoder-alone probe (fusion.spec.ProbeSpec.find, or its Hub id in `hub_probes`:
+    family -> USER/NAME[@revision]), on the bridges' loaded encoder (a probe trained on another encoder is skipped
+    and reported)."""
+    sources = find_probes(checkpoints_dir, preset) | {family: ref for family, ref in (hub_probes or {}).items()}
     probes = {}
-    for family, path in find_probes(checkpoints_dir, preset).items():
+    for family, source in sources.items():
         spec = ProbeSpec(preset, get_task(family).name, checkpoints_dir=str(checkpoints_dir))
+        name, revision = hub.split_revision(source) if isinstance(source, str) else (source, None)
         try:
-            probes[spec] = EncoderProbe.load_on(path, bridge.encoder, bridge.encoder_tokenizer, bridge.config.encoder)
+            probes[spec] = EncoderProbe.load_on(name, bridge.encoder, bridge.encoder_tokenizer, bridge.config.encoder,
+                                                revision=revision)
         except LayerBridgeError as e:
-            log.warning("skipping %s: %s", path, e)
-            problems.append(f"{Path(path).name}: {e}")
+            log.warning("skipping %s: %s", source, e)
+            problems.append(f"{source if isinstance(source, str) else Path(source).name}: {e}")
     return probes

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import yaml
 
+from fusion import hub
 from fusion.errors import ConfigError
 from fusion.precision import PRECISIONS
 from fusion.scoring import SCORINGS
@@ -23,6 +24,8 @@ class Settings:
     families: list = field(default_factory=lambda: list(FAMILIES))     # task families offered (tasks.FAMILIES)
     strategies: list = field(default_factory=strategy_names)          # default: every registered strategy
     variants: dict = field(default_factory=dict)    # family -> the data variant whose bridges are served (its tag)
+    hub_bridges: dict = field(default_factory=dict)  # family -> {strategy: USER/NAME[@revision]}: served from the Hub
+    hub_probes: dict = field(default_factory=dict)   # family -> USER/NAME[@revision]: its encoder-alone probe, ditto
     default_family: str = "topic"
     default_strategy: str = "last"
     results_dir: str = "results"
@@ -38,6 +41,12 @@ class Settings:
     def resolve(self, path: str) -> Path:
         p = Path(path).expanduser()
         return p if p.is_absolute() else ROOT / p
+
+
+def is_hub_ref(ref) -> bool:
+    """USER/NAME or USER/NAME@REVISION (fusion.hub)."""
+    repo_id, _ = hub.split_revision(ref) if isinstance(ref, str) else (None, None)
+    return hub.is_repo_id(repo_id)
 
 
 def load_settings(path=SETTINGS_FILE, **overrides) -> Settings:
@@ -62,6 +71,17 @@ def load_settings(path=SETTINGS_FILE, **overrides) -> Settings:
                                                or not re.fullmatch(VARIANT_NAME, v) for f, v in s.variants.items()):
         raise ConfigError(f"{path}: variants maps a task family ({', '.join(FAMILIES)}) to a variant name of "
                           f"lower-case letters and digits, e.g. {{news: sent}}; got {s.variants!r}")
+    if not isinstance(s.hub_bridges, dict) or not all(
+            f in FAMILIES and isinstance(by, dict) and all(x in STRATEGY_REGISTRY and is_hub_ref(ref)
+                                                           for x, ref in by.items())
+            for f, by in s.hub_bridges.items()):
+        raise ConfigError(f"{path}: hub_bridges maps a task family ({', '.join(FAMILIES)}) to fusion strategies and "
+                          f"each strategy to a Hugging Face Hub model id, e.g. {{topic: {{last: someone/pocket-topic-"
+                          f"last@v1}}}}; got {s.hub_bridges!r}")
+    if not isinstance(s.hub_probes, dict) or any(f not in FAMILIES or not is_hub_ref(ref)
+                                                 for f, ref in s.hub_probes.items()):
+        raise ConfigError(f"{path}: hub_probes maps a task family ({', '.join(FAMILIES)}) to a Hugging Face Hub "
+                          f"model id, e.g. {{topic: someone/probe-pocket-topic}}; got {s.hub_probes!r}")
     if s.scoring not in SCORINGS:
         raise ConfigError(f"{path}: scoring must be one of {', '.join(SCORINGS)}, got {s.scoring!r}")
     if s.precision not in PRECISIONS:

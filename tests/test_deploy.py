@@ -13,8 +13,10 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
+import fusion.hub
 from layerbridge_app import deploy
 from layerbridge_app.deploy import DeployError, front_matter, make_plan, pins
+from layerbridge_app.registry import find_checkpoints
 from layerbridge_app.settings import ROOT, load_settings
 
 HARDWARE = ["cpu-basic", "t4-small", "zero-a10g"]   # CPU, a dedicated GPU, ZeroGPU
@@ -88,8 +90,8 @@ def test_dry_run_of_this_repository(plans, capsys):
                                                          ".pytest_cache", ".gradio", "tmp") or "__pycache__" in p]
     assert all((ROOT / p).is_file() for p in listed)
     settings = load_settings()
-    served = deploy.find_checkpoints(settings.resolve("checkpoints"), "pocket", settings.families, settings.strategies,
-                                     settings.variants)
+    served = find_checkpoints(settings.resolve("checkpoints"), "pocket", settings.families, settings.strategies,
+                              settings.variants)
     assert len(served) == 16 and all(f"checkpoints/{d.name}/bridge.safetensors" in plan.files for d in served.values())
     assert {"app.py", "layerbridge_app/zerogpu.py", "fusion/model.py", ".gitattributes", "LICENSE"} <= set(plan.files)
     assert "layerbridge_app/deploy.py" not in plan.files
@@ -99,7 +101,7 @@ def test_the_planned_files_run_the_app_on_their_own(plans, tmp_path):
     """A copy of exactly the planned files (as the upload stages them) in a fresh process: app.py imports with
     every module from the copy, it finds the same bridges and probes, and the leaderboard reads the same results."""
     plan = plans["cpu-basic"]
-    with deploy.staged(plan) as folder:
+    with fusion.hub.staged(plan.files) as folder:
         stage = tmp_path / "space"
         shutil.copytree(folder, stage)
     assert sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file()) == sorted(plan.files)
@@ -260,9 +262,8 @@ def test_without_a_token_or_the_hub_it_stops_before_anything_goes_up(hub, capsys
 def test_the_upload_is_one_commit_of_the_planned_files(hub, plans, capsys, hardware, runtime, requested):
     import huggingface_hub
 
-    import fusion.backbones
     hub.setattr(huggingface_hub, "get_token", lambda: "hf_test")
-    hub.setattr(fusion.backbones, "hub_reachable", lambda timeout=3.0: True)
+    hub.setattr(fusion.hub, "hub_reachable", lambda timeout=3.0: True)
     hub.setattr(RecordingHub, "runtime_hardware", runtime)
     assert deploy.main(["--space", "someone/layerbridge", "--hardware", hardware]) == 0
     assert "done: https://huggingface.co/spaces/someone/layerbridge" in capsys.readouterr().out

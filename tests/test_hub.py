@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from huggingface_hub import ModelCard, constants
+from safetensors.torch import load, load_file
 
 from eval.__main__ import main as eval_main
 from fusion import EncoderProbe, FusedModel, checkpoint, hub
@@ -234,7 +235,8 @@ def test_push_to_hub_uploads_the_bridge_and_its_card_in_one_commit(recording, br
     assert upload["revision"] == "dev" and upload["allow_patterns"] == ["config.json", "bridge.safetensors",
                                                                         "README.md"]
     assert sorted(RecordingHub.uploaded) == ["README.md", "bridge.safetensors", "config.json"]
-    assert RecordingHub.uploaded["bridge.safetensors"] == (bridges / "main" / "bridge.safetensors").read_bytes()
+    sent, saved = load(RecordingHub.uploaded["bridge.safetensors"]), load_file(bridges / "main" / "bridge.safetensors")
+    assert sent.keys() == saved.keys() and all(torch.equal(sent[k], saved[k]) for k in saved)
     card = ModelCard(RecordingHub.uploaded["README.md"].decode())    # no card in its folder: one from its config
     assert card.data.license == "mit" and card.data.pipeline_tag == "text-classification"
     assert "How it was trained is not recorded" in card.text
@@ -274,3 +276,50 @@ def test_without_a_token_or_the_hub_nothing_is_created(bridges, monkeypatch, cap
     with pytest.raises(HubError, match="repo_id must be USER/NAME"):
         probe.push_to_hub("tiny-probe")
     assert RecordingHub.calls == []
+
+
+# ---------------------------------------------------------------- the app
+
+def test_the_app_serves_bridges_and_probes_given_by_hub_id(cache, bridges, tmp_path):
+    """spaces.yaml's hub_bridges and hub_probes: the app serves them from the Hugging Face cache (no checkpoint in
+    its own checkpoints_dir), checks each against its key before loading, and Predict and Compare run them."""
+    gradio_client = pytest.importorskip("gradio_client")
+    import app
+    from layerbridge_app.registry import load_registry
+    from layerbridge_app.settings import load_settings
+    from tests.support import launch
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "spaces.yaml").write_text(
+        f"preset: tiny\ncheckpoints_dir: {tmp_path / 'empty'}\nresults_dir: {tmp_path / 'empty'}\n"
+        "hub_bridges:\n  news: {global-softmax: someone/tiny-nli@v1, last: someone/tiny-nli}\n"
+        "hub_probes: {news: someone/tiny-probe}\n")
+    s = load_settings(tmp_path / "spaces.yaml")
+    registry = load_registry(s.resolve(s.checkpoints_dir), s.preset, s.families, s.strategies, device="cpu",
+                             dtype="float32", hub_bridges=s.hub_bridges, hub_probes=s.hub_probes)
+    assert registry.labels == {("news", "global-softmax"): "someone/tiny-nli"}
+    assert registry.get("news", "global-softmax").describe()["checkpoint_sha256"] == \
+        sha(bridges / "v1" / "bridge.safetensors")
+    assert [p.split(":")[0] for p in registry.problems] == ["someone/tiny-nli"]       # a global-softmax bridge
+    assert "is a global-softmax bridge; hub_bridges serves it as last" in registry.problems[0]
+    assert len(registry.probes) == 1 and next(iter(registry.probes.values())).source == f"someone/tiny-probe@{MAIN}"
+    demo = app.build_demo(registry, s)
+    url = launch(demo)
+    try:
+        client = gradio_client.Client(url, verbose=False)
+        label, info, bars, heat, details = client.predict("news", "global-softmax", "Stocks fell on Monday.", "", "",
+                                                          api_name="/predict")
+        assert details["checkpoint"] == "someone/tiny-nli" and "someone/tiny-nli" in info
+        assert label["label"] in [c.strip() for c in get_task("news").targets]
+        out = client.predict("news", "Stocks fell on Monday.", "", "", api_name="/compare")
+        assert out[-1]["models"]["encoder alone"]["label"] in [c.strip() for c in get_task("news").targets]
+    finally:
+        demo.close()
+
+
+def test_bad_hub_ids_in_the_settings_are_refused(tmp_path):
+    from layerbridge_app.settings import load_settings
+    for bad in ("hub_bridges: {news: {last: not-a-repo-id}}", "hub_bridges: {weather: {last: a/b}}",
+                "hub_bridges: {news: {best: a/b}}", "hub_probes: {news: a/b/c}"):
+        (tmp_path / "spaces.yaml").write_text(bad + "\n")
+        with pytest.raises(ConfigError, match="Hugging Face Hub model id"):
+            load_settings(tmp_path / "spaces.yaml")
