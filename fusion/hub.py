@@ -111,8 +111,8 @@ def download(repo_id: str, revision: str | None, files, what: str = "checkpoint"
         raise HubError(f"{repo_id!r} is a gated repository: accept its terms on the Hub and log in "
                        f"(`hf auth login` or HF_TOKEN)") from e
     except RepositoryNotFoundError as e:
-        raise HubError(f"there is no Hub model repository {repo_id!r} (or it is private: log in with "
-                       f"`hf auth login` or set HF_TOKEN)") from e
+        raise HubError(f"{what} {repo_id!r}: there is no such local directory, and no Hub model repository of that "
+                       f"name (or it is private: log in with `hf auth login` or set HF_TOKEN)") from e
     except (httpx2.HTTPError, OSError) as e:   # huggingface_hub's HTTP errors are OSErrors too
         raise HubError(f"could not download {what} {repo_id!r}{at} from the Hub ({type(e).__name__}): {e}") from e
 
