@@ -51,6 +51,18 @@ def save_untrained_checkpoints(root, preset: str = "tiny", families=tuple(FAMILI
     return root
 
 
+def save_news_probe(path, preset: str = "tiny") -> Path:
+    """An encoder-alone probe for the news task fitted on a few made-up texts (C fixed), saved at `path`."""
+    from fusion import EncoderProbe
+    news = get_task("news")
+    texts = [news.prompt({"text": f"{w} story number {i}"}) for i in range(4) for w in news.choices]
+    labels = [j for _ in range(4) for j in range(len(news.choices))]
+    probe = EncoderProbe.from_preset(preset, device="cpu", dtype="float32", task=news.name)
+    probe.fit(texts, labels, texts[:5], labels[:5], news.targets, grid=(1.0,))
+    probe.save_pretrained(path)
+    return Path(path)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -28,7 +28,7 @@ from layerbridge_app import leaderboard_view, views
 from layerbridge_app.deploy import front_matter, pins
 from layerbridge_app.registry import find_checkpoints, load_registry
 from layerbridge_app.settings import ROOT, load_settings
-from tests.support import STAND_IN, launch, save_untrained_checkpoints, stand_in_spaces
+from tests.support import STAND_IN, launch, save_news_probe, save_untrained_checkpoints, stand_in_spaces
 from layerbridge_app.text import clean_text, detect_language
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -41,14 +41,7 @@ XSS = '<img src=x onerror=alert(1)><script>alert(2)</script>'
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     root = save_untrained_checkpoints(tmp_path_factory.mktemp("checkpoints"), preset="tiny")
-    # the encoder-alone baseline for the news task (Compare's last panel)
-    from fusion import EncoderProbe
-    news = get_task("news")
-    texts = [news.prompt({"text": f"{w} story number {i}"}) for i in range(4) for w in news.choices]
-    labels = [j for _ in range(4) for j in range(len(news.choices))]
-    probe = EncoderProbe.from_preset("tiny", device="cpu", dtype="float32", task=news.name)
-    probe.fit(texts, labels, texts[:5], labels[:5], news.targets, grid=(1.0,))
-    probe.save_pretrained(root / "probe-tiny-news")
+    save_news_probe(root / "probe-tiny-news")        # the encoder-alone baseline (Compare's last panel)
     return root
 
 

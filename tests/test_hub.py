@@ -22,6 +22,7 @@ from fusion.errors import CheckpointError, ConfigError, HubError
 from fusion.spec import CheckpointSpec, HubSpec, parse_model_spec
 from tasks import get_task
 from tests.conftest import tiny
+from tests.support import save_news_probe
 from tests.test_eval_runner import write_xnli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,16 +45,6 @@ def put_in_cache(cache: Path, repo_id: str, folder: Path, commit: str, refs=("ma
     return snapshot
 
 
-def trained_probe(path: Path) -> Path:
-    news = get_task("news")
-    texts = [news.prompt({"text": f"{w} story number {i}"}) for i in range(4) for w in news.choices]
-    labels = [j for _ in range(4) for j in range(len(news.choices))]
-    probe = EncoderProbe.from_preset("tiny", device="cpu", dtype="float32", task=news.name)
-    probe.fit(texts, labels, texts[:5], labels[:5], news.targets, grid=(1.0,))
-    probe.save_pretrained(path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def bridges(tmp_path_factory):
     """Two bridges (different weights) as local directories, and a probe."""
@@ -65,7 +56,7 @@ def bridges(tmp_path_factory):
         for p in other.bridge.parameters():
             p.add_(torch.randn_like(p))
     other.save_pretrained(root / "v1")
-    trained_probe(root / "probe")
+    save_news_probe(root / "probe")
     return root
 
 
