@@ -3,7 +3,6 @@
 (conftest). The Hub itself is unreachable here: uploads go to a stand-in for huggingface_hub.HfApi that records what
 it was given, and without a token or the Hub nothing is created."""
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from huggingface_hub import ModelCard, constants
 from safetensors.torch import load, load_file
 
 from eval.__main__ import main as eval_main
+from eval.results import read_results
 from fusion import EncoderProbe, FusedModel, checkpoint, hub
 from fusion.errors import CheckpointError, ConfigError, HubError
 from fusion.spec import CheckpointSpec, HubSpec, parse_model_spec
@@ -166,14 +166,14 @@ def test_eval_run_evaluates_a_hub_bridge_at_a_revision(cache, bridges, tmp_path)
     data = write_xnli(tmp_path / "data")
     done = eval_cli("someone/tiny-nli@v1", data, tmp_path / "out", cache)
     assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads((tmp_path / "out" / "tiny-nli" / "xnli.json").read_text())
+    results = read_results(tmp_path / "out" / "tiny-nli" / "xnli.json")      # the per-language view
     assert results["model"]["path"] == f"someone/tiny-nli@{V1}" and results["model"]["kind"] == "fused"
     assert results["model"]["checkpoint_sha256"] == sha(bridges / "v1" / "bridge.safetensors")
     # the same numbers as the local directory it was put in the cache from
     eval_main(["run", "--model", str(bridges / "v1"), "--task", "xnli", "--languages", "en", "hi", "--data-dir",
                str(data), "--output", str(tmp_path / "local"), "--batch-size", "4", "--bootstrap", "0",
                "--no-progress", "--precision", "float32"])
-    local = json.loads((tmp_path / "local" / "v1" / "xnli.json").read_text())
+    local = read_results(tmp_path / "local" / "v1" / "xnli.json")
     assert results["results"] == local["results"]
     missing = eval_cli("someone/missing", data, tmp_path / "out", cache)
     assert missing.returncode == 2 and missing.stderr.startswith("error: model 'someone/missing'")
