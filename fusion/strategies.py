@@ -26,6 +26,7 @@ class Strategy:
     description: str            # what it computes, one sentence (model cards)
     weights_meaning: str        # what its layer weights mean, one line (model cards; the app's weight views)
     per_token: bool             # whether the weights can differ between the tokens of one text
+    fusion_lr: float | None = None   # training's default learning rate for its fusion module (None: the mapping's)
 
 
 STRATEGY_REGISTRY: dict[str, Strategy] = {}   # name -> Strategy, in the order they were registered
@@ -189,7 +190,11 @@ register_strategy(Strategy(
                 "weights over the layers, H[t] = sum_l beta[t, l] h_l[t] (the paper's)",
     weights_meaning="every token gets its own mix over the layers, computed by a small transformer from that token's "
                     "layer states, so rows differ from token to token and from input to input",
-    per_token=True))
+    per_token=True,
+    # chosen on English dev over 3 seeds (docs/fusion.md, ablation arm flr): at the mapping's 2e-3 every run collapsed
+    # onto one layer per token (mean largest weight 0.996-1.000, dev 0.818-0.838); at 1e-4 none did (0.46-0.55, dev
+    # 0.828-0.859)
+    fusion_lr=1e-4))
 register_strategy(Strategy(
     "residual-softmax", ResidualSoftmax, label="residual softmax (last layer + gated mix)",
     description="the last layer plus a gated mix of all layers, H = h_L + g * sum_l alpha_l h_l, alpha = softmax(w), "

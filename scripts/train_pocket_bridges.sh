@@ -40,7 +40,9 @@ for family in nli sentiment; do
 done
 # The fusion ablation (README, "Fusion ablation"): family:strategy:seed:recipe entries, chosen on English dev only.
 # Their bridges go to checkpoints/ablations/ (the app and scripts/evaluate_pocket.sh do not serve them) as
-# pocket-<family>-<strategy>-<recipe>[-s<seed>]. Recipes (added to the shipped recipe's flags):
+# pocket-<family>-<strategy>-<recipe>[-s<seed>]. Recipes (added to the flags of the recipe the ablation started from,
+# AdamW lr 2e-3 for every parameter; transformer softmax's default fusion lr has since become flr's 1e-4, so the other
+# arms pin the fusion lr at 2e-3 to stay one change from where they started):
 #   flr   the fusion module's learning rate set apart from the mapping's: 1e-4 instead of 2e-3
 #   ent   an entropy bonus on each token's layer weights: loss - 0.05 x mean entropy (nats)
 #   init  transformer softmax's last-layer logit initialised at 2 (weight 0.40 of 12 layers at the start)
@@ -49,8 +51,8 @@ recipe_flags() {
   case $1 in
     "") echo "" ;;
     flr) echo "--fusion-lr 1e-4" ;;
-    ent) echo "--fusion-entropy-weight 0.05" ;;
-    init) echo "--transformer-last-layer-init 2" ;;
+    ent) echo "--fusion-lr 2e-3 --fusion-entropy-weight 0.05" ;;
+    init) echo "--fusion-lr 2e-3 --transformer-last-layer-init 2" ;;
     ema) echo "--ema-decay 0.99" ;;
     *) echo "unknown recipe $1" >&2; return 2 ;;
   esac

@@ -387,3 +387,13 @@ def test_the_training_queues_command_line_reads_as_before():
         (False, 1000, 128, 2e-3, 2e-5, 1e-4)
     assert (a.fusion_entropy_weight, a.transformer_last_layer_init, a.ema_decay, a.sentence_chunks, a.seed) == \
         (0.05, 2.0, 0.99, 1, 1)
+
+
+def test_transformer_softmax_trains_its_fusion_module_at_its_own_default_lr():
+    """Chosen on English dev (docs/fusion.md): transformer softmax's fusion module at 1e-4 unless --fusion-lr says
+    otherwise; other strategies' at the mapping's lr. The recipe recorded says which."""
+    from training.args import effective_fusion_lr, recipe
+    ts = TrainArgs(strategy="transformer-softmax", lr=2e-3)
+    assert effective_fusion_lr(ts) == 1e-4 and recipe(ts)["fusion_lr"] == 1e-4
+    assert effective_fusion_lr(TrainArgs(strategy="transformer-softmax", lr=2e-3, fusion_lr=2e-3)) == 2e-3
+    assert effective_fusion_lr(TrainArgs(strategy="global-softmax", lr=2e-3)) == 2e-3

@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 from fusion.errors import ConfigError, DataError
 from fusion.files import read_json
 from fusion.presets import preset_config
+from fusion.strategies import STRATEGY_REGISTRY
 
 
 @dataclass
@@ -35,7 +36,7 @@ class TrainArgs:
     precision: str = "auto"                # frozen backbones: auto | float32 | bfloat16 (fusion.precision)
     lr: float = 3e-5
     temperature_lr: float | None = None    # global softmax's temperature t (tau = 100 + 1e5 t); None = lr
-    fusion_lr: float | None = None         # the fusion module's own parameters; None = lr (the mapping's)
+    fusion_lr: float | None = None         # the fusion module's own lr; None = its strategy's default, else lr
     fusion_entropy_weight: float = 0.0     # loss - this x mean per-token layer-weight entropy (FusionConfig)
     transformer_last_layer_init: float = 0.0  # transformer softmax: initial logit of the last layer (FusionConfig)
     ema_decay: float = 0.0                 # > 0: dev-score and ship an exponential moving average of the bridge's
@@ -68,9 +69,14 @@ def fusion_config(args: TrainArgs):
     return preset_config(args.preset, **overrides)
 
 
+def effective_fusion_lr(args: TrainArgs) -> float:
+    """The fusion module's learning rate: --fusion-lr, else its strategy's default (fusion.strategies), else --lr."""
+    return args.fusion_lr or STRATEGY_REGISTRY[args.strategy].fusion_lr or args.lr
+
+
 def recipe(args: TrainArgs) -> dict:
     """The training choices an ablation varies, as recorded in train_results.json and the model card."""
-    return {"lr": args.lr, "fusion_lr": args.fusion_lr or args.lr, "fusion_entropy_weight": args.fusion_entropy_weight,
+    return {"lr": args.lr, "fusion_lr": effective_fusion_lr(args), "fusion_entropy_weight": args.fusion_entropy_weight,
             "transformer_last_layer_init": args.transformer_last_layer_init, "ema_decay": args.ema_decay}
 
 

@@ -22,7 +22,7 @@ from fusion.errors import exit_on_user_error
 from fusion.model import FusedModel
 from tasks import get_task
 
-from .args import TrainArgs, fusion_config, parse_args, recipe
+from .args import TrainArgs, effective_fusion_lr, fusion_config, parse_args, recipe
 from .averaging import WeightAverage
 from .data import batch_indices, prepare_data
 from .plots import plot_learning_curve
@@ -46,7 +46,7 @@ def train(args: TrainArgs) -> Path:
     run = RunDir(args.output_dir, args.keep_checkpoints, main=acc.is_main_process)
     torch.manual_seed(args.seed)
     model = build_model(args, acc.device)
-    optimizer = torch.optim.AdamW(model.bridge.param_groups(args.lr, args.temperature_lr, args.fusion_lr), lr=args.lr,
+    optimizer = torch.optim.AdamW(model.bridge.param_groups(args.lr, args.temperature_lr, effective_fusion_lr(args)), lr=args.lr,
                                   weight_decay=args.weight_decay)
     average = WeightAverage(model.bridge, args.ema_decay) if args.ema_decay else None
     global_batch = args.batch_size * acc.num_processes
