@@ -294,7 +294,9 @@ def test_fusion_learning_rate_is_its_own_group(tmp_path):
 
 def test_entropy_bonus_keeps_transformer_softmax_weights_spread(tmp_path):
     """Same seed and data: a strong entropy bonus ends with higher per-token entropy than the plain loss."""
-    common = dict(strategy="transformer-softmax", lr=5e-2, max_steps=20, save_every=20, eval_examples=12)
+    # the fusion module at the same high lr (its default, 1e-4, would barely move it in 20 steps)
+    common = dict(strategy="transformer-softmax", lr=5e-2, fusion_lr=5e-2, max_steps=20, save_every=20,
+                  eval_examples=12)
     plain = json.loads((train(args(tmp_path / "a", **common)) / "train_results.json").read_text())
     bonus = json.loads((train(args(tmp_path / "b", fusion_entropy_weight=2.0, **common))
                         / "train_results.json").read_text())
