@@ -15,6 +15,8 @@ is also compared with its plain strategy.
 import numpy as np
 import pandas as pd
 
+from fusion.ensemble import average_vote
+
 from .pairing import item_key, paired_over_seeds, predictions_path
 from .predictions import read_predictions
 from tasks import TASKS
@@ -82,10 +84,14 @@ def accuracy_table(records: pd.DataFrame, task: str, precision: str | None = Non
     return pd.DataFrame(rows)
 
 
+def in_column(records: list[dict], langs: tuple | None) -> list[dict]:
+    """The records of a column's languages (columns_of; None: every language)."""
+    return records if langs is None else [r for r in records if r.get("lang") in langs]
+
+
 def own_baseline(strategy: str) -> str:
     """The run a variant is measured against besides the common baselines: "X +centered[ (text tokens)]" against X,
-    "X (a recipe)"
-    against X (a data variant such as "last (sentences<=1)" keeps only the common ones)."""
+    "X (a recipe)" against X (a data variant such as "last (sentences<=1)" keeps only the common ones)."""
     if " +centered" in strategy:
         return strategy.partition(" +centered")[0]
     head, sep, tag = strategy.partition(" (")
@@ -107,8 +113,7 @@ def compare(records: pd.DataFrame, task: str, baselines=("last", PROBE), precisi
               if own_baseline(s) != s and own_baseline(s) in preds and own_baseline(s) not in baselines]
     for strategy, baseline in pairs:
         for col, langs in cols.items():
-            keep = (lambda recs: recs) if langs is None else \
-                (lambda recs, langs=langs: [r for r in recs if r.get("lang") in langs])
+            keep = lambda recs, langs=langs: in_column(recs, langs)
             d = paired_over_seeds([keep(r) for r in preds[strategy]], [keep(r) for r in preds[baseline]],
                                   n_boot=n_boot)
             lo, hi = d["ci95"] or (np.nan, np.nan)
@@ -131,7 +136,7 @@ def ensemble_records(runs: list[list[dict]]) -> list[dict]:
         members = [run.get(k) for run in keyed]
         if any(m is None or not m.get("probs") for m in members):
             continue
-        pred = int(np.mean([m["probs"] for m in members], axis=0).argmax())
+        _, pred = average_vote([m["probs"] for m in members])
         out.append(dict(id=first.get("id"), lang=first.get("lang"), doc_hash=first.get("doc_hash"),
                         gold=first.get("gold"), predicted=pred, correct=pred == first.get("gold")))
     return out
@@ -151,8 +156,7 @@ def ensembles(records: pd.DataFrame, task: str, precision: str | None = None, n_
     rows = []
     for strategy in ens:
         for col, langs in cols.items():
-            keep = (lambda recs: recs) if langs is None else \
-                (lambda recs, langs=langs: [x for x in recs if x.get("lang") in langs])
+            keep = lambda recs, langs=langs: in_column(recs, langs)
             d = paired_over_seeds([keep(ens[strategy])], [keep(m) for m in members[strategy]], n_boot=n_boot)
             lo, hi = d["ci95"] or (np.nan, np.nan)
             row = dict(strategy=strategy, seeds=len(members[strategy]), column=col, diff=d["diff"], ci_low=lo,
@@ -215,7 +219,8 @@ def markdown(records: pd.DataFrame, task: str, precision: str | None = None) -> 
                     cells.append("-")
                     continue
                 r = r.iloc[0]
-                cell = f"{100 * r['ensemble']:.1f} ({100 * r['diff']:+.1f}, [{100 * r['ci_low']:+.1f}, {100 * r['ci_high']:+.1f}])"
+                cell = (f"{100 * r['ensemble']:.1f} ({100 * r['diff']:+.1f}, "
+                        f"[{100 * r['ci_low']:+.1f}, {100 * r['ci_high']:+.1f}])")
                 if isinstance(r.get("vs_last_ci"), tuple):
                     lo, hi = r["vs_last_ci"]
                     cell += f"; vs last's ensemble {100 * r['vs_last']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"

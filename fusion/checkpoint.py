@@ -226,13 +226,18 @@ def data_variant(sentence_chunks: int) -> str:
     return f"sentences<={sentence_chunks}" if sentence_chunks > 0 else ""
 
 
+def sentence_chunks(train_variant: str) -> int:
+    """data_variant's inverse: N of "sentences<=N"; 0 for whole texts ("")."""
+    return int(train_variant.removeprefix("sentences<=")) if train_variant.startswith("sentences<=") else 0
+
+
 def variant_tag(train_variant: str) -> str:
     """A variant's short name, as the app's settings and the probes' results names use it: "sentences<=1" ->
     "sent", "sentences<=N" -> "sentN", "" -> ""."""
     if not train_variant:
         return ""
-    n = train_variant.removeprefix("sentences<=")
-    return "sent" if n == "1" else f"sent{n}"
+    n = sentence_chunks(train_variant)
+    return "sent" if n == 1 else f"sent{n}"
 
 
 @dataclass(frozen=True)

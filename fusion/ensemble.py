@@ -21,6 +21,13 @@ def ensemble_name(names: list[str]) -> str:
     return f"{stem or 'ensemble'}-ens{len(names)}"
 
 
+def average_vote(member_probs: list) -> tuple[list[float], int]:
+    """The ensemble's decision on one text: its members' choice probabilities [k, C] averaged -> (probs [C], the
+    chosen index)."""
+    probs = torch.tensor(member_probs, dtype=torch.float32).mean(0)                        # [C]
+    return probs.tolist(), int(probs.argmax())
+
+
 class SeedEnsemble:
     """members: loaded models of one kind with the same choices interface (FusedModel bridges of one strategy)."""
 
@@ -82,9 +89,8 @@ class SeedEnsemble:
         runs = [m.classify(texts, choices, batch_size=batch_size, scoring=scoring, **kw) for m in self.members]
         out = []
         for per_text in zip(*runs):
-            probs = torch.tensor([r["probs"] for r in per_text]).mean(0)                   # [C]
-            pred = int(probs.argmax())
-            summary = dict(per_text[0], probs=probs.tolist(), pred=pred, label=choices[pred], scoring=scoring,
+            probs, pred = average_vote([r["probs"] for r in per_text])
+            summary = dict(per_text[0], probs=probs, pred=pred, label=choices[pred], scoring=scoring,
                            member_preds=[r["pred"] for r in per_text])
             summary.pop("loglik", None), summary.pop("loglik_mean", None), summary.pop("pred_norm", None)
             for key in ("layer_weights", "token_weights"):

@@ -146,7 +146,7 @@ def variant_note(train_variant: str) -> str:
     """The card's words for train_results.json's train_variant ("sentences<=N"), after the training data."""
     if not train_variant:
         return ""
-    n = train_variant.removeprefix("sentences<=")
+    n = checkpoint.sentence_chunks(train_variant)
     return f" ({train_variant}: each text cut into runs of at most {n} sentences)"
 
 

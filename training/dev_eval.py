@@ -70,8 +70,7 @@ def record_weight_stats(checkpoint_dir, data_dir, examples: int = 300, precision
     trained = checkpoint.read_train_results(checkpoint_dir)
     if trained.get("dev_weight_stats"):
         return {}, backbones
-    variant = str(trained.get("train_variant") or "")
-    chunks = int(variant.removeprefix("sentences<=")) if variant.startswith("sentences<=") else 0
+    chunks = checkpoint.sentence_chunks(str(trained.get("train_variant") or ""))
     scores, model = dev_eval(checkpoint_dir, data_dir, chunks, examples, precision, backbones)
     trained["dev_weight_stats"] = scores["dev_weight_stats"]
     trained["dev_weight_stats_note"] = (
